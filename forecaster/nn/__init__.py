@@ -1,0 +1,30 @@
+"""Pure-torch building blocks: the TensorFlow-exact BasicRNNCell, dynamic_rnn, weight interchange."""
+
+from forecaster.nn.cell import ACTIVATIONS, BasicRNNCell, dynamic_rnn, get_activation
+from forecaster.nn.convert import (
+    cell_from_torch_rnn,
+    from_keras,
+    from_tf1,
+    from_torch,
+    load_into_torch_rnn,
+    to_keras,
+    to_tf1,
+    to_torch,
+)
+from forecaster.nn.network import RNNForecastNet
+
+__all__ = [
+    "ACTIVATIONS",
+    "BasicRNNCell",
+    "RNNForecastNet",
+    "cell_from_torch_rnn",
+    "dynamic_rnn",
+    "from_keras",
+    "from_tf1",
+    "from_torch",
+    "get_activation",
+    "load_into_torch_rnn",
+    "to_keras",
+    "to_tf1",
+    "to_torch",
+]

@@ -1,0 +1,81 @@
+"""The forecasting network: stacked ``BasicRNNCell`` encoder and a direct multi-horizon head.
+
+    h^1_{1..L} = dynamic_rnn(cell_1, x)                      x: [B, L, F]
+    h^k_{1..L} = dynamic_rnn(cell_k, dropout(h^{k-1}))       k = 2..num_layers
+    z          = concat([h^K_L, flatten(futr), static])      [B, D + H*C + S]
+    y_hat      = head(z)                                     [B, H, Q]
+
+The head emits every horizon step at once (direct multi-output), so no forecast error is fed
+back. With several quantiles the outputs are made non-crossing by construction: the lowest
+quantile is free and each next one adds a softplus increment.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F_
+from torch import Tensor, nn
+
+from forecaster.nn.cell import BasicRNNCell, dynamic_rnn
+
+
+class RNNForecastNet(nn.Module):
+    """Encoder of stacked ``BasicRNNCell`` layers with a linear multi-horizon head.
+
+    Args:
+        n_features: encoder input features per step ``F`` (target + history features).
+        horizon: forecast steps ``H``.
+        hidden_size: units ``D`` of every cell.
+        num_layers: stacked cells; layer ``k`` reads the outputs of layer ``k - 1``.
+        dropout: dropout probability between stacked layers (not after the last).
+        activation: the cells' activation (``tanh``, ``relu``, ``identity``...).
+        n_futr: known-future features per horizon step ``C``, fed to the head.
+        n_static: static per-series features ``S``, fed to the head.
+        n_outputs: outputs per horizon step ``Q`` (1 for a point forecast, else one per quantile,
+            in ascending quantile order).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        activation: str = "tanh",
+        n_futr: int = 0,
+        n_static: int = 0,
+        n_outputs: int = 1,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.horizon, self.n_outputs = horizon, n_outputs
+        self.n_futr, self.n_static = n_futr, n_static
+        self.cells = nn.ModuleList(
+            BasicRNNCell(n_features if k == 0 else hidden_size, hidden_size, activation)
+            for k in range(num_layers)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size + horizon * n_futr + n_static, horizon * n_outputs)
+
+    def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
+        """``x`` ``[B, L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
+        B, L, F = x.shape
+        h = x
+        for k, cell in enumerate(self.cells):
+            if k > 0:
+                h = self.dropout(h)
+            h, state = dynamic_rnn(cell, h)  # [B, L, D], [B, D]
+        parts = [state]
+        if self.n_futr:
+            parts.append(futr.reshape(B, self.horizon * self.n_futr))  # [B, H*C]
+        if self.n_static:
+            parts.append(static)  # [B, S]
+        z = torch.cat(parts, 1) if len(parts) > 1 else state
+        out = self.head(z).view(B, self.horizon, self.n_outputs)  # [B, H, Q]
+        if self.n_outputs > 1:
+            out = torch.cat([out[..., :1], F_.softplus(out[..., 1:])], -1).cumsum(-1)
+        return out
