@@ -1,0 +1,153 @@
+"""``Forecaster``: the one prediction path shared by the MLflow pyfunc model and the service.
+
+A trained model is three files in a folder, none of them pickled Python objects:
+
+    weights.pt     the network's state dict (read with ``torch.load(weights_only=True)``)
+    config.json    network arguments, the data spec (input size, horizon, features, frequency),
+                   quantiles and season length
+    scalers.json   the per-series scalers fitted on the training rows
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forecaster.data import FeatureSpec, SeriesScaler, inference_batch
+from forecaster.nn import RNNForecastNet
+
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG, SCALERS = "weights.pt", "config.json", "scalers.json"
+
+
+class NonFiniteForecastError(RuntimeError):
+    """The network produced NaN or infinite values; they are never returned as a forecast."""
+
+
+def quantile_column(q: float) -> str:
+    """Output column of quantile ``q``: 0.1 -> ``y_q10``, 0.025 -> ``y_q2.5``."""
+    return f"y_q{round(q * 100, 4):g}"
+
+
+class Forecaster:
+    """A trained network with everything needed to forecast from raw history.
+
+    Args:
+        net: the trained ``RNNForecastNet`` (put in eval mode here).
+        net_config: the keyword arguments that rebuild ``net``.
+        spec: the data spec the network was trained with.
+        scaler: per-series scalers fitted on the training rows.
+        quantiles: ascending quantile levels of the outputs (empty for a point model).
+        season_length: the seasonal period used for MASE and seasonal naive.
+    """
+
+    def __init__(self, net: RNNForecastNet, net_config: dict, spec: FeatureSpec,
+                 scaler: SeriesScaler, quantiles: Sequence[float] = (), season_length: int = 1):
+        self.net = net.eval()
+        self.net_config = dict(net_config)
+        self.spec, self.scaler = spec, scaler
+        self.quantiles = [float(q) for q in quantiles]
+        self.season_length = int(season_length)
+        self.point_index = (
+            int(np.argmin([abs(q - 0.5) for q in self.quantiles])) if self.quantiles else 0
+        )
+
+    @property
+    def horizon(self) -> int:
+        return self.spec.horizon
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    @property
+    def output_columns(self) -> list[str]:
+        return ["y_hat", *(quantile_column(q) for q in self.quantiles)]
+
+    # ----------------------------------------------------------------------------- files
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(self.net.state_dict(), path / WEIGHTS)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "net": self.net_config,
+            "spec": self.spec.to_dict(),
+            "quantiles": self.quantiles,
+            "season_length": self.season_length,
+        }
+        (path / CONFIG).write_text(json.dumps(config, indent=2))
+        (path / SCALERS).write_text(json.dumps(self.scaler.to_dict()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Forecaster":
+        path = Path(path)
+        config = json.loads((path / CONFIG).read_text())
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path / CONFIG} has format_version {config.get('format_version')}; "
+                f"this forecaster reads version {FORMAT_VERSION}"
+            )
+        net = RNNForecastNet(**config["net"])
+        net.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
+        scaler = SeriesScaler.from_dict(json.loads((path / SCALERS).read_text()))
+        return cls(net, config["net"], FeatureSpec.from_dict(config["spec"]), scaler,
+                   config["quantiles"], config["season_length"])
+
+    # ----------------------------------------------------------------------------- predict
+    @torch.inference_mode()
+    def predict_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """Original-scale forecasts ``[B, H, Q]`` for a batch of the data contract."""
+        out = self.net(batch["x"], batch["futr"], batch["static"])  # [B, H, Q] scaled
+        out = out * batch["scale"][:, None, None] + batch["loc"][:, None, None]
+        values = out.numpy()
+        if not np.isfinite(values).all():
+            raise NonFiniteForecastError(
+                "the model produced a non-finite forecast (NaN or infinity); the input may be "
+                "far outside the training range"
+            )
+        return values
+
+    def predict(self, df: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
+        """Forecast the next ``horizon`` steps of every series in a long frame.
+
+        Args:
+            df: history as a long frame (``unique_id``, ``ds``, ``y`` [+ covariates]); rows after
+                the history with ``y`` missing carry known-future covariates for the horizon.
+            horizon: steps to return, at most the model's horizon (default: the model's).
+
+        Returns:
+            A long frame ``unique_id``, ``ds``, ``y_hat`` (+ ``y_q10``... for quantile models).
+        """
+        horizon = self._check_horizon(horizon)
+        batch, ids, future_ds = inference_batch(df, self.spec, horizon=self.horizon,
+                                                scaler=self.scaler)
+        values = self.predict_batch(batch)[:, :horizon]  # [B, h, Q]
+        return self.to_frame(values, ids, [ds[:horizon] for ds in future_ds])
+
+    def to_frame(self, values: np.ndarray, ids: Sequence[str], future_ds) -> pd.DataFrame:
+        """Long output frame from ``values`` ``[B, h, Q]``."""
+        B, h, Q = values.shape
+        frame = {"unique_id": np.repeat(np.asarray(ids, dtype=object), h),
+                 "ds": np.concatenate([np.asarray(ds) for ds in future_ds]),
+                 "y_hat": values[:, :, self.point_index].reshape(-1)}
+        for k, q in enumerate(self.quantiles):
+            frame[quantile_column(q)] = values[:, :, k].reshape(-1)
+        return pd.DataFrame(frame)
+
+    def _check_horizon(self, horizon: int | None) -> int:
+        if horizon is None:
+            return self.horizon
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)):
+            raise ValueError(f"horizon must be an integer, got {horizon!r}")
+        if not 1 <= horizon <= self.horizon:
+            raise ValueError(
+                f"horizon must be between 1 and the model's horizon {self.horizon}, got {horizon}"
+            )
+        return int(horizon)

@@ -1,0 +1,249 @@
+"""``train(cfg)``: one run from a composed config to a tested, logged and registered model.
+
+The Hydra entry point (``pipelines/train.py``) is a thin wrapper around this function, so tests
+call it with configs composed by ``hydra.compose``.
+
+    data  -> windows, scalers fitted on training rows
+    fit   -> Lightning, early stopping on val/loss, checkpoints (best + last)
+    test  -> the best checkpoint on the test windows, beside naive and seasonal naive
+    log   -> MLflow: params, curves, metrics, plots, tables, the pyfunc model
+    gate  -> register; alias champion only when the gate is passed, else challenger
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.entities import RunStatus
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from forecaster.data import FeatureSpec, build_datasets, window_loader
+from forecaster.datasets import load_dataset
+from forecaster.models import ForecastLoss, ForecastModule, Forecaster
+from forecaster.models.evaluate import forecast_windows, score
+from forecaster.models.metrics import infer_season_length
+from forecaster.nn import RNNForecastNet
+from forecaster.tracking import artifacts, pyfunc, registry, store
+
+log = logging.getLogger(__name__)
+CKPT_TAG, PARENT_ENV = "forecaster.ckpt_dir", "FORECASTER_PARENT_RUN_ID"
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, float]
+    run_id: str | None
+    forecaster: Forecaster
+    decision: registry.Decision | None
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] | None:
+    """The latest unfinished run of the experiment that left a ``last.ckpt``: (run id, ckpt)."""
+    runs = client.search_runs([experiment_id], "attributes.status != 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=50)
+    for run in runs:
+        ckpt_dir = run.data.tags.get(CKPT_TAG)
+        if ckpt_dir and (Path(ckpt_dir) / "last.ckpt").is_file():
+            return run.info.run_id, str(Path(ckpt_dir) / "last.ckpt")
+    return None
+
+
+def build_data(cfg: DictConfig):
+    """Load the configured source and cut it into scaled train / val / test windows."""
+    d = cfg.data
+    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
+                      data_dir=cfg.paths.get("data_dir"),
+                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    spec = FeatureSpec(input_size=int(d.input_size), horizon=int(d.horizon),
+                       calendar=tuple(d.calendar), futr_exog=tuple(d.futr_exog),
+                       static_cols=tuple(d.static_cols), scaler=d.scaler)
+    data = build_datasets(df, spec, val_size=int(d.val_size), test_size=int(d.test_size),
+                          stride=int(d.stride), fill=d.fill)
+    return data
+
+
+def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, dict]:
+    m = cfg.model
+    loss = ForecastLoss(m.loss, m.quantiles or ())
+    net_config = dict(n_features=spec.n_features, horizon=spec.horizon,
+                      hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
+                      dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
+                      n_static=spec.n_static, n_outputs=loss.n_outputs)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    module = ForecastModule(RNNForecastNet(**net_config), loss, instantiate(cfg.optim), scheduler)
+    return module, net_config
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    torch.use_deterministic_algorithms(bool(cfg.trainer.get("deterministic", False)), warn_only=True)
+    data = build_data(cfg)
+    spec = data.spec
+    season_length = int(cfg.data.season_length or infer_season_length(data.freq))
+    module, net_config = build_module(cfg, spec)
+    loss_quantiles = list(module.loss.quantiles.tolist())
+    bs = int(cfg.data.batch_size)
+    train_loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=int(cfg.seed))
+    val_loader = window_loader(data.val, batch_size=4 * bs, shuffle=False) if len(data.val) else None
+
+    rank_zero = _is_rank_zero()
+    uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
+    client = MlflowClient(uri)
+    run, ckpt_path, callbacks_cfg = None, cfg.get("ckpt_path"), cfg.callbacks
+    if rank_zero:
+        experiment_id = store.prepare_store(uri, cfg.logger.experiment_name)
+        for run_id in store.mark_dead_runs_killed(client, experiment_id):
+            log.warning("run %s was left RUNNING by a process that died; marked KILLED", run_id)
+        resume = _resume_target(client, experiment_id) if cfg.get("resume") else None
+        if cfg.get("resume") and resume is None:
+            log.warning("resume=true but no unfinished run with a last.ckpt was found; starting fresh")
+        if resume:
+            run = mlflow.start_run(run_id=resume[0])
+            ckpt_path = resume[1]
+            log.info("resuming run %s from %s", resume[0], ckpt_path)
+        else:
+            tags = {**store.process_tags(), "forecaster.git_commit": _git_commit(),
+                    "forecaster.command": " ".join(sys.argv)}
+            if os.environ.get(PARENT_ENV):
+                tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"),
+                                   tags=tags)
+            mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
+        client.set_tag(run.info.run_id, store.PID_TAG, str(os.getpid()))
+    if ckpt_path:  # a resumed run keeps writing checkpoints where it left them
+        callbacks_cfg = OmegaConf.merge(callbacks_cfg, {"model_checkpoint": {
+            "dirpath": str(Path(ckpt_path).parent)}})
+    callbacks = [instantiate(c) for c in callbacks_cfg.values()] if callbacks_cfg else []
+    logger = MLFlowLogger(experiment_name=cfg.logger.experiment_name, tracking_uri=uri,
+                          run_id=run.info.run_id) if run else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    if run:
+        ckpt_cb = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
+        if ckpt_cb is not None and ckpt_cb.dirpath:
+            client.set_tag(run.info.run_id, CKPT_TAG, str(Path(ckpt_cb.dirpath).resolve()))
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
+        if not rank_zero:
+            return TrainResult({}, None, None, None)
+        best = next((c.best_model_path for c in callbacks
+                     if isinstance(c, L.pytorch.callbacks.ModelCheckpoint) and c.best_model_path), None)
+        if best:
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        forecaster = Forecaster(module.net.cpu(), net_config, spec, data.scaler, loss_quantiles,
+                                season_length)
+        table = score(forecaster, forecast_windows(forecaster, data.test), data.panel.y,
+                      data.panel.offsets, season_length)
+        flat = {f"test/{k}": v for k, v in table["model"].items()}
+        for name in ("naive", "seasonal_naive"):
+            flat.update({f"test_{name}/{k}": v for k, v in table[name].items()})
+        flat["trainer/epochs"] = float(trainer.current_epoch)
+        flat["trainer/global_step"] = float(trainer.global_step)
+        flat["data/filled_values"] = float(sum(data.fill_report.values()))
+        mlflow.log_metrics(artifacts.finite(flat))
+        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table)
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+        return TrainResult(flat, run.info.run_id, forecaster, decision)
+    except BaseException:
+        if run:
+            mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+
+
+def _plot_items(forecaster: Forecaster, data, n: int) -> list[dict]:
+    """The last test window of up to ``n`` series, with its preceding history."""
+    test = data.test
+    fc_all = forecast_windows(forecaster, test)
+    items = []
+    panel, H = data.panel, forecaster.horizon
+    for s in np.unique(fc_all.series)[:n]:
+        i = np.flatnonzero(fc_all.series == s)[-1]
+        start = panel.offsets[s] + fc_all.t[i]
+        hist = slice(max(panel.offsets[s], start - 4 * max(forecaster.input_size, H)), start)
+        item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
+                "ds": panel.ds[start:start + H], "actual": fc_all.actual[i],
+                "forecast": fc_all.values[i, :, forecaster.point_index]}
+        if len(forecaster.quantiles) > 1:
+            item["lo"], item["hi"] = fc_all.values[i, :, 0], fc_all.values[i, :, -1]
+        items.append(item)
+    return items
+
+
+def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table):
+    run_id = run.info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        artifacts.metrics_table(table).to_csv(tmp / "test_metrics.csv")
+        pd.Series(data.fill_report, name="filled_values", dtype="int64").rename_axis(
+            "unique_id").to_csv(tmp / "data_fill_report.csv")
+        curves = {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)]
+                  for k in ("train/loss", "val/loss")}
+        artifacts.plot_curves(tmp / "loss_curves.png", curves)
+        q = forecaster.quantiles
+        artifacts.plot_forecasts(tmp / "forecasts.png",
+                                 _plot_items(forecaster, data, int(cfg.logger.plot_series)),
+                                 (f"q{q[0]:g}", f"q{q[-1]:g}") if len(q) > 1 else None)
+        for f in tmp.iterdir():
+            mlflow.log_artifact(str(f))
+
+        model_dir = forecaster.save(tmp / "forecaster")
+        example = _input_example(data.panel, forecaster)
+        output = forecaster.predict(example)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=pyfunc.__file__,
+            artifacts={pyfunc.ARTIFACT_KEY: str(model_dir)},
+            signature=infer_signature(example, output, params={"horizon": forecaster.horizon}),
+            input_example=example,
+            pip_requirements=[f"torch>={torch.__version__.split('+')[0]}", f"pandas>={pd.__version__}",
+                              f"mlflow>={mlflow.__version__}", "forecaster"],
+        )
+    if not cfg.registry.enabled:
+        return None
+    gate = registry.Gate(**OmegaConf.to_container(cfg.registry.gate, resolve=True))
+    baselines = {k: v for k, v in table.items() if k != "model"}
+    decision = registry.register(client, info.model_uri, cfg.registry.model_name, table["model"],
+                                 baselines, gate)
+    mlflow.set_tags({"registry.alias": decision.alias, "registry.version": decision.version,
+                     "registry.reasons": "; ".join(decision.reasons)})
+    mlflow.log_text(decision.to_json(), "registry_decision.json")
+    log.info("registered %s v%s as %s: %s", decision.name, decision.version, decision.alias,
+             "; ".join(decision.reasons))
+    return decision
+
+
+def _input_example(panel, forecaster: Forecaster) -> pd.DataFrame:
+    """The last ``input_size`` rows of the first series, as a user would send them."""
+    end = panel.offsets[1]
+    start = end - forecaster.input_size
+    return pd.DataFrame({"unique_id": panel.ids[0], "ds": panel.ds[start:end],
+                         "y": panel.y[start:end].astype(np.float64)})

@@ -1,0 +1,24 @@
+"""Train, test, log and register: ``python -m pipelines.train [overrides]`` (or ``forecaster-train``).
+
+    python -m pipelines.train model.hidden_size=128 trainer.max_epochs=20 horizon=24
+    python -m pipelines.train data=csv data.path=my.csv
+    python -m pipelines.train -m model.hidden_size=32,64,128 launcher=joblib
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from forecaster.training import train
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    result = train(cfg)
+    # the value a hyperparameter sweeper minimises: validation, never test
+    return result.metrics.get("val/loss_best")
+
+
+if __name__ == "__main__":
+    main()
