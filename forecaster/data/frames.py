@@ -1,0 +1,371 @@
+"""Long frames: loading, sorting, frequency inference and validation.
+
+The input contract is a long pandas frame with one row per (series, time step):
+``unique_id`` (series name), ``ds`` (datetime-like or integer time index), ``y`` (target) and
+optional numeric covariates. Every rule broken raises :class:`DataValidationError` whose message
+names the column, the series and the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from pandas.tseries.frequencies import to_offset
+
+FILL_POLICIES = ("interpolate", "ffill")
+
+
+class DataValidationError(ValueError):
+    """A frame breaks a rule of the input contract.
+
+    The message names the column, the series (where one is at fault) and the rule.
+    """
+
+
+def load_frame(
+    path: str | Path,
+    *,
+    wide: bool = False,
+    time_col: str = "ds",
+    id_col: str = "unique_id",
+    target_col: str = "y",
+) -> pd.DataFrame:
+    """Reads a CSV or Parquet file (chosen by suffix) into a long frame.
+
+    Long files keep every column; ``time_col``, ``id_col`` and ``target_col`` are renamed to
+    ``ds``, ``unique_id`` and ``y``. A long file without ``id_col`` holds one series, named after
+    the file stem (``sales.csv`` -> ``"sales"``). A wide file has ``time_col`` plus one column
+    per series (the column name becomes ``unique_id``); its rows are taken in file order and the
+    empty cells before a series starts and after it ends are padding, dropped, so series of
+    different lengths can share a file. Values are not parsed or checked here: see
+    :func:`validate_frame`.
+
+    Args:
+        path: ``.csv`` or ``.parquet`` file.
+        wide: read the wide layout instead of the long one.
+        time_col: name of the time column in the file.
+        id_col: name of the series-id column in a long file.
+        target_col: name of the target column in a long file.
+
+    Returns:
+        Long frame with columns ``unique_id``, ``ds``, ``y`` and any others of a long file.
+
+    Raises:
+        DataValidationError: the time or target column is missing.
+        ValueError: the suffix is neither ``.csv`` nor ``.parquet``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        raw = pd.read_csv(path)
+    elif suffix == ".parquet":
+        raw = pd.read_parquet(path)
+    else:
+        raise ValueError(f"{path.name}: unsupported suffix {suffix!r}; expected .csv or .parquet")
+    if time_col not in raw.columns:
+        raise DataValidationError(f"column {time_col!r} (time) is missing from {path.name}")
+    if wide:
+        return _melt_wide(raw, time_col, path.name)
+    if target_col not in raw.columns:
+        raise DataValidationError(f"column {target_col!r} (target) is missing from {path.name}")
+    frame = raw.rename(columns={time_col: "ds", target_col: "y", id_col: "unique_id"})
+    if "unique_id" not in frame.columns:
+        frame.insert(0, "unique_id", path.stem)
+    return frame
+
+
+def _melt_wide(raw: pd.DataFrame, time_col: str, name: str) -> pd.DataFrame:
+    """Turns a wide frame (time column + one column per series) into a long one."""
+    series_cols = [c for c in raw.columns if c != time_col]
+    if not series_cols:
+        raise DataValidationError(f"{name}: a wide file needs series columns besides {time_col!r}")
+    long = raw.melt(id_vars=time_col, value_vars=series_cols, var_name="unique_id", value_name="y")
+    long = long.rename(columns={time_col: "ds"})[["unique_id", "ds", "y"]]
+    long["unique_id"] = long["unique_id"].astype(str)
+    # melt stacks the series one after another in file order: padding is the run of empty
+    # cells before the first and after the last value of each block.
+    seen = long["y"].notna().to_numpy().reshape(len(series_cols), len(raw))  # [S, T]
+    started = np.maximum.accumulate(seen, axis=1)
+    not_ended = np.maximum.accumulate(seen[:, ::-1], axis=1)[:, ::-1]
+    return long[(started & not_ended).ravel()].reset_index(drop=True)
+
+
+def sort_frame(
+    df: pd.DataFrame, *, futr_exog: Sequence[str] = (), static_cols: Sequence[str] = ()
+) -> tuple[pd.DataFrame, list[str], np.ndarray, str | int]:
+    """Checks columns, parses ``ds``, sorts by (``unique_id``, ``ds``) and infers the frequency.
+
+    Missing values of ``y`` are allowed here (future rows of an inference request carry none);
+    :func:`validate_frame` adds the checks on values.
+
+    Args:
+        df: long frame.
+        futr_exog: known-future exogenous columns that must be present and numeric.
+        static_cols: static columns that must be present and numeric.
+
+    Returns:
+        ``(frame, ids, offsets, freq)``: the frame restricted to ``unique_id``, ``ds``, ``y``
+        and the named columns, sorted, with ``unique_id`` as str, ``ds`` as datetime64[ns] or
+        int64 and numeric columns as float64; the sorted series ids; int64 ``offsets`` [S+1]
+        (rows of series ``s`` are ``offsets[s]:offsets[s+1]``); the frequency (a pandas offset
+        alias, or the integer step for integer ``ds``).
+
+    Raises:
+        DataValidationError: a rule of the input contract is broken.
+    """
+    columns = ["unique_id", "ds", "y", *futr_exog, *static_cols]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"column {missing[0]!r} is missing (required columns: {columns}); got {list(df.columns)}"
+        )
+    if df["unique_id"].isna().any():
+        row = int(np.flatnonzero(df["unique_id"].isna().to_numpy())[0])
+        raise DataValidationError(f"column 'unique_id' has a missing value (row {row})")
+    uid = df["unique_id"].astype(str)
+    codes, uniques = pd.factorize(uid, sort=True)
+    ids = [str(u) for u in uniques]
+    ds = _parse_ds(df["ds"], uid)
+    values = {c: _numeric(df[c], c, uid) for c in ["y", *futr_exog, *static_cols]}
+
+    key = ds.view(np.int64)
+    step_code = np.diff(codes)
+    step_ds = np.diff(key)
+    if not np.all((step_code > 0) | ((step_code == 0) & (step_ds > 0))):
+        order = np.lexsort((key, codes))
+        codes, ds, key = codes[order], ds[order], key[order]
+        uid = uid.iloc[order]
+        values = {c: v[order] for c, v in values.items()}
+        step_code, step_ds = np.diff(codes), np.diff(key)
+    duplicate = (step_code == 0) & (step_ds == 0)
+    if duplicate.any():
+        i = int(np.argmax(duplicate))
+        raise DataValidationError(
+            f"columns ('unique_id', 'ds'): series {ids[codes[i]]!r} has duplicate rows at ds={ds[i]}"
+        )
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(ids)))]).astype(np.int64)
+    freq = _infer_freq(ds, step_ds, codes, ids, offsets)
+    frame = pd.DataFrame({"unique_id": uid.reset_index(drop=True), "ds": ds, **values})
+    return frame, ids, offsets, freq
+
+
+def _parse_ds(ds: pd.Series, uid: pd.Series) -> np.ndarray:
+    """``ds`` as int64 (integer index) or datetime64[ns]; strings are parsed as datetimes."""
+    if ds.isna().any():
+        row = int(np.flatnonzero(ds.isna().to_numpy())[0])
+        raise DataValidationError(f"column 'ds': series {uid.iloc[row]!r} has a missing time stamp")
+    if ptypes.is_bool_dtype(ds):
+        raise DataValidationError("column 'ds' holds booleans; expected datetimes or integers")
+    if ptypes.is_integer_dtype(ds):
+        return ds.to_numpy(np.int64)
+    if ptypes.is_float_dtype(ds):
+        values = ds.to_numpy(np.float64)
+        if not np.all(values == np.round(values)):
+            raise DataValidationError("column 'ds' holds non-integer numbers; expected datetimes or integers")
+        return values.astype(np.int64)
+    try:
+        parsed = pd.to_datetime(ds)
+    except (ValueError, TypeError) as err:
+        raise DataValidationError(f"column 'ds' cannot be parsed as datetimes: {err}") from err
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert(None)
+    return parsed.to_numpy().astype("datetime64[ns]", copy=False)
+
+
+def _numeric(column: pd.Series, name: str, uid: pd.Series) -> np.ndarray:
+    """A column as float64; a non-numeric value raises, naming its series."""
+    if ptypes.is_numeric_dtype(column):
+        return column.to_numpy(np.float64, na_value=np.nan)
+    coerced = pd.to_numeric(column, errors="coerce")
+    bad = (coerced.isna() & column.notna()).to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataValidationError(
+            f"column {name!r} must be numeric: series {uid.iloc[row]!r} has {column.iloc[row]!r}"
+        )
+    return coerced.to_numpy(np.float64, na_value=np.nan)
+
+
+def _infer_freq(
+    ds: np.ndarray, steps: np.ndarray, codes: np.ndarray, ids: list[str], offsets: np.ndarray
+) -> str | int:
+    """One frequency for the whole panel, checked between every pair of consecutive rows.
+
+    ``steps`` [N-1] are the differences of consecutive ``ds`` as int64 (ns for datetimes).
+    """
+    same = codes[1:] == codes[:-1]  # [N-1] consecutive rows of one series
+    if not same.any():
+        raise DataValidationError("column 'ds': no frequency can be inferred, every series has one row")
+    step = steps[np.argmax(same)]
+    unequal = same & (steps != step)
+
+    def irregular(bad: np.ndarray, expected: object) -> DataValidationError:
+        i = int(np.argmax(bad))
+        return DataValidationError(
+            f"column 'ds': irregular spacing in series {ids[codes[i]]!r}: {ds[i]} is followed by "
+            f"{ds[i + 1]}, expected a step of {expected}"
+        )
+
+    if ds.dtype.kind == "i":
+        if unequal.any():
+            raise irregular(unequal, int(step))
+        return int(step)
+    if not unequal.any():
+        return _tick_alias(pd.Timedelta(int(step), "ns"))
+    # Unequal steps can still be one calendar frequency (months, quarters, years): infer it on
+    # the first series long enough, then check that every step of every series is that offset.
+    lengths = np.diff(offsets)
+    if not (lengths >= 3).any():
+        raise irregular(unequal, pd.Timedelta(int(step), "ns"))
+    first = int(np.argmax(lengths >= 3))
+    alias = pd.infer_freq(pd.DatetimeIndex(ds[offsets[first] : offsets[first + 1]]))
+    if alias is None:
+        seg = slice(offsets[first], offsets[first + 1] - 1)
+        bad = np.zeros_like(same)
+        bad[seg] = steps[seg] != steps[offsets[first]]
+        raise irregular(bad, pd.Timedelta(int(steps[offsets[first]]), "ns"))
+    offset = to_offset(alias)
+    expected = (pd.DatetimeIndex(ds[:-1]) + offset).as_unit("ns").to_numpy()
+    bad = same & (ds[1:] != expected)
+    if bad.any():
+        raise irregular(bad, alias)
+    return offset.freqstr
+
+
+def _tick_alias(step: pd.Timedelta) -> str:
+    """Offset alias of a fixed step; whole days as ``"D"``/``"7D"`` (pandas would say ``"24h"``)."""
+    days, rest = divmod(step, pd.Timedelta(days=1))
+    if rest == pd.Timedelta(0):
+        return "D" if days == 1 else f"{days}D"
+    return to_offset(step).freqstr
+
+
+def same_freq(a: str | int, b: str | int) -> bool:
+    """Whether two frequencies (offset aliases or integer steps) are the same step."""
+    if isinstance(a, str) and isinstance(b, str):
+        return to_offset(a) == to_offset(b)
+    return a == b
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    *,
+    min_length: int,
+    fill: str | None = None,
+    futr_exog: Sequence[str] = (),
+    static_cols: Sequence[str] = (),
+    length_rule: str = "",
+) -> tuple[pd.DataFrame, str | int, dict[str, int]]:
+    """Validates a long frame and returns it sorted, typed and (optionally) filled.
+
+    Rules: the columns exist; ``y``, ``futr_exog`` and ``static_cols`` are numeric; no duplicate
+    (``unique_id``, ``ds``); ``ds`` parses (datetime-like strings or integers) and every series
+    steps by one shared frequency; every series has at least ``min_length`` rows; ``y`` is finite
+    unless ``fill`` is set; known-future exogenous values are finite; static columns are constant
+    within each series. Unsorted input is sorted, not rejected.
+
+    Args:
+        df: long frame (``unique_id``, ``ds``, ``y`` and optional covariates).
+        min_length: fewest rows (time steps) a series may have.
+        fill: ``None`` (NaN/inf in ``y`` is an error), ``"interpolate"`` (linear in the position,
+            the first/last finite value carried to the edges) or ``"ffill"`` (last finite value
+            carried forward; leading gaps take the first finite value).
+        futr_exog: known-future exogenous columns.
+        static_cols: static per-series columns.
+        length_rule: how ``min_length`` was computed, quoted in the error message,
+            e.g. ``"input_size 24 + horizon 12"``.
+
+    Returns:
+        ``(clean, freq, fill_report)``: the frame of :func:`sort_frame`; the frequency (offset
+        alias or integer step); the number of values filled per series, for the series where
+        at least one was.
+
+    Raises:
+        DataValidationError: a rule is broken.
+        ValueError: ``fill`` is not a known policy.
+    """
+    if fill is not None and fill not in FILL_POLICIES:
+        raise ValueError(f"fill must be None or one of {FILL_POLICIES}, got {fill!r}")
+    clean, ids, offsets, freq = sort_frame(df, futr_exog=futr_exog, static_cols=static_cols)
+    lengths = np.diff(offsets)
+    short = np.flatnonzero(lengths < min_length)
+    if short.size:
+        s = int(short[0])
+        rule = f" ({length_rule})" if length_rule else ""
+        others = f"; {short.size - 1} more series are too short" if short.size > 1 else ""
+        raise DataValidationError(
+            f"column 'y': series {ids[s]!r} has {lengths[s]} points but at least {min_length} are "
+            f"needed{rule}{others}"
+        )
+    series = np.repeat(np.arange(len(ids)), lengths)  # [N] series index of each row
+    y = clean["y"].to_numpy()
+    missing = ~np.isfinite(y)
+    report: dict[str, int] = {}
+    if missing.any():
+        if fill is None:
+            i = int(np.argmax(missing))
+            count = int(missing[series == series[i]].sum())
+            raise DataValidationError(
+                f"column 'y': series {ids[series[i]]!r} has {count} NaN/inf values (first at "
+                f"ds={clean['ds'].iloc[i]}); pass fill='interpolate' or fill='ffill' to fill them"
+            )
+        y = y.copy()
+        for s in np.unique(series[missing]):
+            lo, hi = offsets[s], offsets[s + 1]
+            y[lo:hi] = _fill_gaps(y[lo:hi], fill, ids[s])
+            report[ids[s]] = int(missing[lo:hi].sum())
+        clean["y"] = y
+    for col in futr_exog:
+        bad = ~np.isfinite(clean[col].to_numpy())
+        if bad.any():
+            s = series[int(np.argmax(bad))]
+            raise DataValidationError(
+                f"column {col!r} (futr_exog): series {ids[s]!r} has {int(bad[series == s].sum())} "
+                "NaN/inf values; known-future exogenous values must be finite"
+            )
+    for col in static_cols:
+        values = clean[col].to_numpy()
+        bad = values != values[offsets[:-1]][series]  # NaN != NaN flags missing values too
+        if bad.any():
+            s = series[int(np.argmax(bad))]
+            raise DataValidationError(
+                f"column {col!r} (static_cols) must be constant within a series; series {ids[s]!r} "
+                "has several values"
+            )
+    return clean, freq, report
+
+
+def _fill_gaps(y: np.ndarray, fill: str, series_id: str) -> np.ndarray:
+    """Fills the NaN/inf of one series by ``fill`` (see :func:`validate_frame`)."""
+    ok = np.isfinite(y)
+    if not ok.any():
+        raise DataValidationError(f"column 'y': series {series_id!r} has no finite value to fill from")
+    pos = np.arange(len(y))
+    if fill == "interpolate":
+        return np.interp(pos, pos[ok], y[ok])
+    last_ok = np.maximum.accumulate(np.where(ok, pos, -1))
+    return y[np.where(last_ok < 0, np.argmax(ok), last_ok)]
+
+
+def series_offsets(clean: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Series ids and row offsets of a frame sorted by :func:`validate_frame`.
+
+    Args:
+        clean: frame whose rows are grouped by ``unique_id``.
+
+    Returns:
+        ``(ids, offsets)``: ids in row order and int64 offsets [S+1].
+
+    Raises:
+        ValueError: the rows of a series are not contiguous.
+    """
+    uid = clean["unique_id"]
+    starts = np.flatnonzero(uid.ne(uid.shift()).to_numpy())
+    ids = [str(u) for u in uid.iloc[starts]]
+    if len(set(ids)) != len(ids):
+        raise ValueError("rows of a series are not contiguous; pass the frame through validate_frame")
+    return ids, np.append(starts, len(uid)).astype(np.int64)
