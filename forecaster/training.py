@@ -95,7 +95,8 @@ def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, di
     net_config = dict(n_features=spec.n_features, horizon=spec.horizon,
                       hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
                       dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
-                      n_static=spec.n_static, n_outputs=loss.n_outputs)
+                      n_static=spec.n_static, n_outputs=loss.n_outputs,
+                      local_level=bool(m.local_level))
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     module = ForecastModule(RNNForecastNet(**net_config), loss, instantiate(cfg.optim), scheduler)
     return module, net_config
@@ -171,6 +172,8 @@ def train(cfg: DictConfig) -> TrainResult:
         mlflow.log_metrics(artifacts.finite(flat))
         decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table)
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+        # what a sweeper minimises; already logged per epoch by the module
+        flat["val/loss_best"] = module.val_loss_best
         return TrainResult(flat, run.info.run_id, forecaster, decision)
     except BaseException:
         if run:

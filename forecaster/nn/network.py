@@ -5,6 +5,11 @@
     z          = concat([h^K_L, flatten(futr), static])      [B, D + H*C + S]
     y_hat      = head(z)                                     [B, H, Q]
 
+With ``local_level`` the target channel is taken relative to the window's last value
+``x_{L,0}`` (subtracted from the inputs, added back to every output), so the cell models the
+changes from the latest level and a trending series does not push it outside the range it was
+trained on.
+
 The head emits every horizon step at once (direct multi-output), so no forecast error is fed
 back. With several quantiles the outputs are made non-crossing by construction: the lowest
 quantile is free and each next one adds a softplus increment.
@@ -33,6 +38,7 @@ class RNNForecastNet(nn.Module):
         n_static: static per-series features ``S``, fed to the head.
         n_outputs: outputs per horizon step ``Q`` (1 for a point forecast, else one per quantile,
             in ascending quantile order).
+        local_level: forecast relative to the last input value of the target (channel 0).
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class RNNForecastNet(nn.Module):
         n_futr: int = 0,
         n_static: int = 0,
         n_outputs: int = 1,
+        local_level: bool = True,
     ):
         super().__init__()
         if num_layers < 1:
@@ -54,6 +61,7 @@ class RNNForecastNet(nn.Module):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.horizon, self.n_outputs = horizon, n_outputs
         self.n_futr, self.n_static = n_futr, n_static
+        self.local_level = local_level
         self.cells = nn.ModuleList(
             BasicRNNCell(n_features if k == 0 else hidden_size, hidden_size, activation)
             for k in range(num_layers)
@@ -64,6 +72,9 @@ class RNNForecastNet(nn.Module):
     def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
         """``x`` ``[B, L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
         B, L, F = x.shape
+        if self.local_level:
+            level = x[:, -1:, :1]  # [B, 1, 1]
+            x = torch.cat([x[..., :1] - level, x[..., 1:]], -1)  # [B, L, F]
         h = x
         for k, cell in enumerate(self.cells):
             if k > 0:
@@ -78,4 +89,6 @@ class RNNForecastNet(nn.Module):
         out = self.head(z).view(B, self.horizon, self.n_outputs)  # [B, H, Q]
         if self.n_outputs > 1:
             out = torch.cat([out[..., :1], F_.softplus(out[..., 1:])], -1).cumsum(-1)
+        if self.local_level:
+            out = out + level  # [B, H, Q]
         return out

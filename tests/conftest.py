@@ -1,0 +1,69 @@
+"""Shared fixtures: composed configs with tmp stores, a small CSV, subprocess helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def small_frame(n_series: int = 2, length: int = 240, seed: int = 0) -> pd.DataFrame:
+    """Hourly series with a daily cycle and noise: long format."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_series):
+        t = np.arange(length)
+        y = 10 + k + 3 * np.sin(2 * np.pi * t / 24) + 0.3 * rng.normal(size=length)
+        frames.append(pd.DataFrame({"unique_id": f"s{k}", "ds": pd.date_range(
+            "2024-01-01", periods=length, freq="h"), "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def small_csv(tmp_path) -> Path:
+    path = tmp_path / "small.csv"
+    small_frame().to_csv(path, index=False)
+    return path
+
+
+SMALL = [
+    "data=csv", "input_size=24", "horizon=6", "data.val_size=24", "data.test_size=24",
+    "data.batch_size=32", "model.hidden_size=8", "trainer.max_epochs=2",
+]
+
+
+def compose_cfg(tmp_path: Path, overrides: list[str]):
+    """The real config, composed as the CLI would, with output and store under ``tmp_path``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "out")
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def store_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300,
+            module: str = "pipelines.train") -> subprocess.CompletedProcess:
+    """``python -m pipelines.train ARGS`` in a fresh process, bounded in time."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,44 @@
+"""Every config composes; bad keys and values fail before training, naming the key."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF, compose_cfg
+
+GROUP_OPTIONS = [
+    (group.name, option.stem)
+    for group in sorted(CONF.iterdir()) if group.is_dir() and group.name != "hydra"
+    for option in sorted(group.glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize("group,option", GROUP_OPTIONS)
+def test_every_config_composes(tmp_path, group, option):
+    if option == "submitit_slurm" and importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        pytest.skip("hydra-submitit-launcher is not installed (pip install hydra-submitit-launcher)")
+    overrides = [f"{group}={option}"]
+    if option == "csv":
+        overrides.append("data.path=x.csv")
+    cfg = compose_cfg(tmp_path, overrides)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["input_size"] > 0 and resolved["data"]["horizon"] == resolved["horizon"]
+
+
+def test_top_level_values_reach_data_and_model(tmp_path):
+    cfg = compose_cfg(tmp_path, ["horizon=24", "input_size=48"])
+    assert cfg.data.horizon == 24 and cfg.data.input_size == 48
+
+
+def test_misspelt_key_is_named(tmp_path):
+    with pytest.raises(ConfigCompositionException, match="hiden_size"):
+        compose_cfg(tmp_path, ["model.hiden_size=128"])
+
+
+def test_unknown_group_option_is_named(tmp_path):
+    with pytest.raises(ConfigCompositionException, match="adamw"):
+        compose_cfg(tmp_path, ["optim=adamw"])

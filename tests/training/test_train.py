@@ -1,0 +1,180 @@
+"""End-to-end training runs against a real MLflow sqlite store in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from forecaster.training import train
+from tests.conftest import ROOT, SMALL, compose_cfg, run_cli, small_frame, store_uri
+
+
+@pytest.fixture
+def trained(tmp_path, small_csv):
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={small_csv}",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}",
+                                 "registry.gate.beat_baseline=null"])
+    return cfg, train(cfg)
+
+
+def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
+    cfg, result = trained
+    client = MlflowClient(store_uri(tmp_path))
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["model.hidden_size"] == "8" and params["horizon"] == "6"
+    assert params["optim._target_"] == "torch.optim.Adam"
+    metrics = run.data.metrics
+    for key in ("test/mae", "test/rmse", "test/smape", "test/mase", "test/pinball",
+                "test/coverage_0.1_0.9", "test_naive/mase", "test_seasonal_naive/mase",
+                "train/loss", "val/loss", "val/loss_best"):
+        assert key in metrics, key
+    assert len(client.get_metric_history(result.run_id, "val/loss")) == 2  # one per epoch
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"config.yaml", "test_metrics.csv", "forecasts.png", "loss_curves.png",
+            "registry_decision.json", "data_fill_report.csv"} <= names
+    table = pd.read_csv(client.download_artifacts(result.run_id, "test_metrics.csv", str(tmp_path)))
+    assert list(table["method"]) == ["model", "naive", "seasonal_naive"]
+    # registered, and with no champion before and no baseline gate, it becomes champion
+    mv = client.get_model_version_by_alias("forecaster-rnn", "champion")
+    assert mv.run_id == result.run_id
+    assert run.data.tags["registry.alias"] == "champion"
+    model_files = {a.path for a in client.list_artifacts(result.run_id, "model/artifacts/forecaster")}
+    assert model_files == {f"model/artifacts/forecaster/{f}"
+                           for f in ("weights.pt", "config.json", "scalers.json")}
+    assert not [a for a in client.list_artifacts(result.run_id, "model") if a.path.endswith(".pkl")]
+
+
+def test_gate_gives_challenger_when_champion_is_better(tmp_path, small_csv, trained):
+    _, first = trained
+    # a second run that cannot beat the first (one epoch, tiny net) on an impossible gate
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={small_csv}",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}",
+                                 "trainer.max_epochs=1", "model.hidden_size=1",
+                                 "optim.lr=1e-6", "registry.gate.beat_baseline=null"])
+    second = train(cfg)
+    assert second.decision.alias == "challenger"
+    assert any("champion v1" in r for r in second.decision.reasons)
+    client = MlflowClient(store_uri(tmp_path))
+    assert client.get_model_version_by_alias("forecaster-rnn", "champion").run_id == first.run_id
+    decision = json.loads(Path(client.download_artifacts(second.run_id, "registry_decision.json",
+                                                         str(tmp_path))).read_text())
+    assert decision["alias"] == "challenger"
+
+
+def test_same_seed_same_metrics(tmp_path, small_csv):
+    results = []
+    for k in range(2):
+        cfg = compose_cfg(tmp_path / str(k), [*SMALL, f"data.path={small_csv}",
+                                              f"logger.tracking_uri={store_uri(tmp_path / str(k))}"])
+        results.append(train(cfg).metrics)
+    assert results[0] == results[1]
+
+
+def test_pyfunc_predicts_in_a_fresh_process(tmp_path, trained):
+    _, result = trained
+    history = small_frame().groupby("unique_id").tail(30)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    script = f"""
+import mlflow, pandas as pd
+mlflow.set_tracking_uri("{store_uri(tmp_path)}")
+model = mlflow.pyfunc.load_model("models:/forecaster-rnn@champion")
+df = pd.read_csv("{tmp_path / 'history.csv'}", parse_dates=["ds"])
+out = model.predict(df)
+out.to_csv("{tmp_path / 'out.csv'}", index=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = pd.read_csv(tmp_path / "out.csv", parse_dates=["ds"])
+    assert list(out.columns) == ["unique_id", "ds", "y_hat", "y_q10", "y_q50", "y_q90"]
+    assert len(out) == 2 * 6
+    last = history.groupby("unique_id")["ds"].max()
+    first_fc = out.groupby("unique_id")["ds"].min()
+    assert ((first_fc - last) == pd.Timedelta("1h")).all()
+    assert (out["y_q10"] <= out["y_q50"]).all() and (out["y_q50"] <= out["y_q90"]).all()
+    # the same numbers as the in-process Forecaster
+    expected = result.forecaster.predict(history)
+    pd.testing.assert_frame_equal(out[["y_hat"]], expected[["y_hat"]], atol=1e-5, check_dtype=False)
+
+
+def test_cli_sweep_has_parent_and_children(tmp_path, small_csv):
+    proc = run_cli(["-m", *SMALL, f"data.path={small_csv}", "trainer.max_epochs=1",
+                    "model.hidden_size=4,8", f"logger.tracking_uri={store_uri(tmp_path)}",
+                    f"hydra.sweep.dir={tmp_path / 'multirun'}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(store_uri(tmp_path))
+    exp = client.get_experiment_by_name("forecaster")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("forecaster.sweep") == "parent"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    best = min(children, key=lambda r: r.data.metrics["val/loss_best"])
+    assert parent.data.tags["sweep.best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best/val/loss_best"] == best.data.metrics["val/loss_best"]
+    assert parent.info.status == "FINISHED"
+
+
+def test_parallel_sweep_on_a_fresh_store(tmp_path, small_csv):
+    """8 parallel jobs on a brand-new sqlite store: the store survives, 8 children finish."""
+    proc = run_cli(["-m", "launcher=joblib", "hydra.launcher.n_jobs=8", *SMALL,
+                    f"data.path={small_csv}", "trainer.max_epochs=1", "registry.enabled=false",
+                    "seed=1,2,3,4,5,6,7,8", f"logger.tracking_uri={store_uri(tmp_path)}",
+                    f"hydra.sweep.dir={tmp_path / 'multirun'}"], cwd=tmp_path, timeout=540)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(store_uri(tmp_path))
+    exp = client.get_experiment_by_name("forecaster")
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+
+
+def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
+    uri = store_uri(tmp_path)
+    args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=200",
+            "callbacks.early_stopping.patience=1000", f"logger.tracking_uri={uri}",
+            f"hydra.run.dir={tmp_path / 'run1'}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "run1" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if last.exists() and last.stat().st_size > 0:
+                time.sleep(1.0)  # let a few more epochs pass
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    import torch
+    ckpt = torch.load(last, weights_only=True, map_location="cpu")
+    step_at_kill, epoch_at_kill = ckpt["global_step"], ckpt["epoch"]
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("forecaster")
+    (killed_run,) = client.search_runs([exp.experiment_id])
+    assert killed_run.info.status == "RUNNING"
+
+    resumed = run_cli([*args[:-1], f"hydra.run.dir={tmp_path / 'run2'}", "resume=true",
+                       f"trainer.max_epochs={epoch_at_kill + 3}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run = client.get_run(killed_run.info.run_id)
+    assert run.data.tags.get("forecaster.killed_reason"), "the dead run was not marked KILLED"
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["trainer/global_step"] > step_at_kill
+    assert len(client.search_runs([exp.experiment_id])) == 1  # continued, not a new run
