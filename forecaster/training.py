@@ -32,7 +32,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.data import FeatureSpec, build_datasets, window_loader
+from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.datasets import load_dataset
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster
 from forecaster.models.evaluate import forecast_windows, score
@@ -75,7 +75,7 @@ def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] 
     return None
 
 
-def build_data(cfg: DictConfig):
+def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets]:
     """Load the configured source and cut it into scaled train / val / test windows."""
     d = cfg.data
     df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
@@ -86,7 +86,7 @@ def build_data(cfg: DictConfig):
                        static_cols=tuple(d.static_cols), scaler=d.scaler)
     data = build_datasets(df, spec, val_size=int(d.val_size), test_size=int(d.test_size),
                           stride=int(d.stride), fill=d.fill)
-    return data
+    return df, data
 
 
 def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, dict]:
@@ -106,7 +106,7 @@ def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     L.seed_everything(cfg.seed, workers=True)
     torch.use_deterministic_algorithms(bool(cfg.trainer.get("deterministic", False)), warn_only=True)
-    data = build_data(cfg)
+    df, data = build_data(cfg)
     spec = data.spec
     season_length = int(cfg.data.season_length or infer_season_length(data.freq))
     module, net_config = build_module(cfg, spec)
@@ -170,7 +170,8 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
         mlflow.log_metrics(artifacts.finite(flat))
-        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table)
+        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table,
+                                            _input_example(df, data, forecaster, cfg.data.fill))
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         # what a sweeper minimises; already logged per epoch by the module
         flat["val/loss_best"] = module.val_loss_best
@@ -200,7 +201,8 @@ def _plot_items(forecaster: Forecaster, data, n: int) -> list[dict]:
     return items
 
 
-def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table):
+def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table,
+                             example: pd.DataFrame):
     run_id = run.info.run_id
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -219,7 +221,6 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
             mlflow.log_artifact(str(f))
 
         model_dir = forecaster.save(tmp / "forecaster")
-        example = _input_example(data.panel, forecaster)
         output = forecaster.predict(example)
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -244,9 +245,18 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
     return decision
 
 
-def _input_example(panel, forecaster: Forecaster) -> pd.DataFrame:
-    """The last ``input_size`` rows of the first series, as a user would send them."""
-    end = panel.offsets[1]
-    start = end - forecaster.input_size
-    return pd.DataFrame({"unique_id": panel.ids[0], "ds": panel.ds[start:end],
-                         "y": panel.y[start:end].astype(np.float64)})
+def _input_example(df: pd.DataFrame, data: Datasets, forecaster: Forecaster,
+                   fill: str | None) -> pd.DataFrame:
+    """What a user sends: the last ``input_size`` rows of the first series, plus, for models
+    with known-future covariates, ``horizon`` future rows (``y`` missing) carrying them."""
+    spec = forecaster.spec
+    uid = data.panel.ids[0]
+    one, _, _ = validate_frame(df[df["unique_id"].astype(str) == uid], min_length=1, fill=fill,
+                               futr_exog=spec.futr_exog, static_cols=spec.static_cols)
+    n_future = spec.horizon if spec.futr_exog else 0
+    example = one.tail(spec.input_size + n_future).reset_index(drop=True)
+    example = example[["unique_id", "ds", "y", *spec.futr_exog, *spec.static_cols]].copy()
+    example["y"] = example["y"].astype(np.float64)
+    if n_future:
+        example.loc[len(example) - n_future:, "y"] = np.nan
+    return example

@@ -51,10 +51,11 @@ class ForecastModule(L.LightningModule):
         y_hat = self(batch)  # [B, H, Q]
         loss = self.loss(y_hat, batch["y"])
         B = batch["y"].shape[0]
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=B)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=B,
+                 sync_dist=True)
         if stage != "train":
             err = (self.loss.point(y_hat) - batch["y"]).abs().mean()
-            self.log(f"{stage}/mae", err, on_step=False, on_epoch=True, batch_size=B)
+            self.log(f"{stage}/mae", err, on_step=False, on_epoch=True, batch_size=B, sync_dist=True)
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -67,7 +68,7 @@ class ForecastModule(L.LightningModule):
         val = self.trainer.callback_metrics.get("val/loss")
         if val is not None and not self.trainer.sanity_checking:
             self.val_loss_best = min(self.val_loss_best, float(val))
-            self.log("val/loss_best", self.val_loss_best, prog_bar=False)
+            self.log("val/loss_best", self.val_loss_best, sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -178,3 +179,58 @@ def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
     assert run.info.status == "FINISHED"
     assert run.data.metrics["trainer/global_step"] > step_at_kill
     assert len(client.search_runs([exp.experiment_id])) == 1  # continued, not a new run
+
+
+def test_covariates_static_and_calendar_reach_the_model(tmp_path):
+    """Known-future exogenous, static and calendar features: trained, logged, predicted."""
+    df = small_frame(n_series=3)
+    df["promo"] = (df["ds"].dt.hour % 6 == 0).astype(float)
+    df["y"] += 2.0 * df["promo"]
+    df["size"] = df["unique_id"].map({"s0": 1.0, "s1": 2.0, "s2": 3.0})
+    df.to_csv(tmp_path / "cov.csv", index=False)
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={tmp_path / 'cov.csv'}",
+                                 "data.futr_exog=[promo]", "data.static_cols=[size]",
+                                 "data.calendar=[hour,dayofweek]",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}"])
+    result = train(cfg)
+    net = result.forecaster.net
+    assert (net.n_futr, net.n_static) == (3, 1)  # hour, dayofweek, promo; size
+    assert net.cells[0].input_size == 4  # y + the three known-future features
+    history = df.groupby("unique_id").head(200)
+    future = df.groupby("unique_id").nth(list(range(200, 206)))
+    request = pd.concat([history, future.assign(y=float("nan"))]).reset_index(drop=True)
+    import mlflow
+    mlflow.set_tracking_uri(store_uri(tmp_path))
+    model = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+    out = model.predict(request)
+    assert len(out) == 3 * 6 and out["y_hat"].notna().all()
+    pd.testing.assert_frame_equal(out, result.forecaster.predict(request))
+    # the future covariates matter: other promo values give other forecasts
+    flipped = request.assign(promo=1.0 - request["promo"])
+    assert not np.allclose(result.forecaster.predict(flipped)["y_hat"], out["y_hat"])
+
+
+def test_wide_csv_trains(tmp_path):
+    wide = small_frame(n_series=2).pivot(index="ds", columns="unique_id", values="y").reset_index()
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={tmp_path / 'wide.csv'}", "data.wide=true",
+                                 "trainer.max_epochs=1", "registry.enabled=false",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}"])
+    result = train(cfg)
+    assert result.decision is None and result.metrics["test/mae"] > 0
+    assert sorted(result.forecaster.scaler.ids) == ["s0", "s1"]
+
+
+def test_optuna_search_runs_trials_as_children(tmp_path, small_csv):
+    proc = run_cli(["hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMALL,
+                    f"data.path={small_csv}", "trainer.max_epochs=1", "registry.enabled=false",
+                    f"logger.tracking_uri={store_uri(tmp_path)}",
+                    f"hydra.sweep.dir={tmp_path / 'multirun'}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "multirun" / "optimization_results.yaml").is_file()
+    client = MlflowClient(store_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("forecaster.sweep") == "parent"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 2
+    assert parent.data.tags["sweep.best_run_id"] in {c.info.run_id for c in children}
