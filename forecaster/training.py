@@ -75,6 +75,48 @@ def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] 
     return None
 
 
+class ConfigError(ValueError):
+    """A config value breaks a rule; raised before any data is read or any training starts."""
+
+
+def _rules():
+    from forecaster.data import CALENDAR_FEATURES, SCALER_KINDS
+    from forecaster.models.losses import LOSSES
+    from forecaster.nn import ACTIVATIONS
+
+    positive = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
+    return {
+        "input_size": positive, "horizon": positive, "model.hidden_size": positive,
+        "model.num_layers": positive, "data.batch_size": positive, "data.stride": positive,
+        "trainer.max_epochs": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "model.loss": (lambda v: v in LOSSES, f"one of {list(LOSSES)}"),
+        "model.activation": (lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}"),
+        "model.dropout": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)"),
+        "data.scaler": (lambda v: v in SCALER_KINDS, f"one of {list(SCALER_KINDS)}"),
+        "data.fill": (lambda v: v in (None, "interpolate", "ffill"), "null, interpolate or ffill"),
+        "data.calendar": (lambda v: all(c in CALENDAR_FEATURES for c in v),
+                          f"a list of {list(CALENDAR_FEATURES)}"),
+        "data.val_size": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+        "data.test_size": (lambda v: isinstance(v, int) and v > 0,
+                           "a positive integer (the test split the run is scored and gated on)"),
+        "model.quantiles": (lambda v: all(isinstance(q, float) and 0 < q < 1 for q in v),
+                            "a list of numbers in (0, 1)"),
+    }
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail before training, naming the key, the value and what is needed."""
+    for key, (ok, needed) in _rules().items():
+        value = OmegaConf.select(cfg, key)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        if not ok(value):
+            raise ConfigError(f"{key}={value!r} is invalid: it must be {needed}")
+    if cfg.model.loss == "pinball" and not cfg.model.quantiles:
+        raise ConfigError("model.quantiles is empty but model.loss=pinball needs them, "
+                          "e.g. model.quantiles=[0.1,0.5,0.9]")
+
+
 def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets]:
     """Load the configured source and cut it into scaled train / val / test windows."""
     d = cfg.data
@@ -104,6 +146,7 @@ def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, di
 
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
+    check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     torch.use_deterministic_algorithms(bool(cfg.trainer.get("deterministic", False)), warn_only=True)
     df, data = build_data(cfg)

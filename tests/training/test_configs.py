@@ -42,3 +42,22 @@ def test_misspelt_key_is_named(tmp_path):
 def test_unknown_group_option_is_named(tmp_path):
     with pytest.raises(ConfigCompositionException, match="adamw"):
         compose_cfg(tmp_path, ["optim=adamw"])
+
+
+@pytest.mark.parametrize("override,named", [
+    ("model.loss=huber", "model.loss='huber'"),
+    ("model.hidden_size=0", "model.hidden_size=0"),
+    ("horizon=-3", "horizon=-3"),
+    ("data.scaler=robust", "data.scaler='robust'"),
+    ("model.quantiles=[0.1,1.5]", "model.quantiles"),
+    ("model.activation=gelu", "model.activation='gelu'"),
+    ("data.fill=zero", "data.fill='zero'"),
+])
+def test_invalid_values_fail_before_training_naming_the_key(tmp_path, override, named):
+    from forecaster.training import ConfigError, train
+
+    cfg = compose_cfg(tmp_path, [override])
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert named in str(err.value) and "must be" in str(err.value)
+    assert not (tmp_path / "out").exists()  # nothing was trained or written

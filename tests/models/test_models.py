@@ -1,0 +1,72 @@
+"""Losses, metrics, baselines and the network's output contract."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.models import ForecastLoss
+from forecaster.models import metrics as M
+from forecaster.nn import RNNForecastNet
+
+
+def test_quantile_outputs_never_cross():
+    torch.manual_seed(0)
+    net = RNNForecastNet(n_features=2, horizon=5, hidden_size=8, n_outputs=3)
+    with torch.no_grad():
+        net.head.weight.normal_(std=5.0)
+    out = net(torch.randn(64, 10, 2) * 10)
+    assert (out.diff(dim=-1) >= 0).all()
+
+
+def test_pinball_loss_is_minimised_by_the_quantile():
+    torch.manual_seed(1)
+    y = torch.randn(20000, 1)
+    loss = ForecastLoss("pinball", [0.1, 0.5, 0.9])
+    candidates = torch.linspace(-2, 2, 401)
+    best = []
+    for k, q in enumerate([0.1, 0.5, 0.9]):
+        values = [
+            float(torch.maximum(q * (y - c), (q - 1) * (y - c)).mean()) for c in candidates
+        ]
+        best.append(float(candidates[int(np.argmin(values))]))
+    np.testing.assert_allclose(best, torch.quantile(y, torch.tensor([0.1, 0.5, 0.9])).tolist(), atol=0.03)
+    y_hat = torch.tensor(best).view(1, 1, 3).expand(20000, 1, 3)
+    assert float(loss(y_hat, y)) < float(loss(y_hat + 0.3, y))
+
+
+def test_point_losses_and_point_index():
+    y_hat, y = torch.tensor([[[1.0], [3.0]]]), torch.tensor([[0.0, 1.0]])
+    assert float(ForecastLoss("mse")(y_hat, y)) == pytest.approx((1 + 4) / 2)
+    assert float(ForecastLoss("mae")(y_hat, y)) == pytest.approx((1 + 2) / 2)
+    q = ForecastLoss("pinball", [0.9, 0.1, 0.5])  # sorted internally
+    assert q.quantiles.tolist() == pytest.approx([0.1, 0.5, 0.9])
+    assert q.point(torch.arange(3.0).view(1, 1, 3)).item() == 1.0
+    with pytest.raises(ValueError, match="needs model.quantiles"):
+        ForecastLoss("pinball", [])
+
+
+def test_metrics_by_hand():
+    y = np.array([[1.0, 2.0], [3.0, 4.0]])
+    y_hat = np.array([[2.0, 2.0], [3.0, 2.0]])
+    assert M.mae(y, y_hat) == pytest.approx(0.75)
+    assert M.rmse(y, y_hat) == pytest.approx(np.sqrt(5 / 4))
+    assert M.smape(y, y_hat) == pytest.approx(200 * np.mean([1 / 3, 0, 0, 2 / 6]))
+    assert M.mase(y, y_hat, np.array([1.0, 2.0])) == pytest.approx(np.mean([0.5, 0.5]))
+    assert M.coverage(y, y - 1, y_hat) == pytest.approx(0.75)
+
+
+def test_naive_baselines_use_only_the_past():
+    y = np.arange(20, dtype=float)  # one series
+    offsets = np.array([0, 20])
+    fc = M.naive_forecasts(y, offsets, np.array([0, 0]), np.array([10, 3]), horizon=4,
+                           season_length=5)
+    np.testing.assert_array_equal(fc["naive"][0], [9, 9, 9, 9])
+    np.testing.assert_array_equal(fc["seasonal_naive"][0], [5, 6, 7, 8])  # y[t-5+h%5]
+    np.testing.assert_array_equal(fc["seasonal_naive"][1], [2, 2, 2, 2])  # too short: naive
+
+
+@pytest.mark.parametrize("freq,m", [("h", 24), ("30min", 48), ("D", 7), ("W-SAT", 52),
+                                    ("MS", 12), ("QS", 4), ("YS", 1), (1, 1), (None, 1)])
+def test_season_length_from_frequency(freq, m):
+    assert M.infer_season_length(freq) == m
