@@ -144,68 +144,76 @@ def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, di
     return module, net_config
 
 
+def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.ActiveRun, str | None]:
+    """Open this run's MLflow run (or reopen the one ``resume=true`` continues); returns it and
+    the checkpoint to continue from."""
+    experiment_id = store.prepare_store(uri, cfg.logger.experiment_name)
+    for run_id in store.mark_dead_runs_killed(client, experiment_id):
+        log.warning("run %s was left RUNNING by a process that died; marked KILLED", run_id)
+    resume = _resume_target(client, experiment_id) if cfg.get("resume") else None
+    if cfg.get("resume") and resume is None:
+        log.warning("resume=true but no unfinished run with a last.ckpt was found; starting fresh")
+    if resume:
+        log.info("resuming run %s from %s", *resume)
+        run = mlflow.start_run(run_id=resume[0])
+        client.set_tag(run.info.run_id, store.PID_TAG, str(os.getpid()))
+        return run, resume[1]
+    tags = {**store.process_tags(), "forecaster.git_commit": _git_commit(),
+            "forecaster.command": " ".join(sys.argv), "forecaster.versions": _versions()}
+    if os.environ.get(PARENT_ENV):
+        tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"), tags=tags)
+    mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
+    return run, cfg.get("ckpt_path")
+
+
+def _versions() -> str:
+    return (f"python {sys.version.split()[0]}, torch {torch.__version__}, lightning {L.__version__}, "
+            f"mlflow {mlflow.__version__}, pandas {pd.__version__}")
+
+
+def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | None:
+    return next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
+
+
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    torch.use_deterministic_algorithms(bool(cfg.trainer.get("deterministic", False)), warn_only=True)
     df, data = build_data(cfg)
     spec = data.spec
     season_length = int(cfg.data.season_length or infer_season_length(data.freq))
     module, net_config = build_module(cfg, spec)
-    loss_quantiles = list(module.loss.quantiles.tolist())
     bs = int(cfg.data.batch_size)
     train_loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=int(cfg.seed))
     val_loader = window_loader(data.val, batch_size=4 * bs, shuffle=False) if len(data.val) else None
 
-    rank_zero = _is_rank_zero()
+    rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
     uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
     client = MlflowClient(uri)
-    run, ckpt_path, callbacks_cfg = None, cfg.get("ckpt_path"), cfg.callbacks
-    if rank_zero:
-        experiment_id = store.prepare_store(uri, cfg.logger.experiment_name)
-        for run_id in store.mark_dead_runs_killed(client, experiment_id):
-            log.warning("run %s was left RUNNING by a process that died; marked KILLED", run_id)
-        resume = _resume_target(client, experiment_id) if cfg.get("resume") else None
-        if cfg.get("resume") and resume is None:
-            log.warning("resume=true but no unfinished run with a last.ckpt was found; starting fresh")
-        if resume:
-            run = mlflow.start_run(run_id=resume[0])
-            ckpt_path = resume[1]
-            log.info("resuming run %s from %s", resume[0], ckpt_path)
-        else:
-            tags = {**store.process_tags(), "forecaster.git_commit": _git_commit(),
-                    "forecaster.command": " ".join(sys.argv)}
-            if os.environ.get(PARENT_ENV):
-                tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
-            run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"),
-                                   tags=tags)
-            mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
-        client.set_tag(run.info.run_id, store.PID_TAG, str(os.getpid()))
+    run, ckpt_path = _start_run(cfg, client, uri) if rank_zero else (None, cfg.get("ckpt_path"))
+    callbacks_cfg = cfg.callbacks
     if ckpt_path:  # a resumed run keeps writing checkpoints where it left them
         callbacks_cfg = OmegaConf.merge(callbacks_cfg, {"model_checkpoint": {
             "dirpath": str(Path(ckpt_path).parent)}})
     callbacks = [instantiate(c) for c in callbacks_cfg.values()] if callbacks_cfg else []
+    ckpt_cb = _checkpoint_callback(callbacks)
     logger = MLFlowLogger(experiment_name=cfg.logger.experiment_name, tracking_uri=uri,
                           run_id=run.info.run_id) if run else False
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    if run:
-        ckpt_cb = next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
-        if ckpt_cb is not None and ckpt_cb.dirpath:
-            client.set_tag(run.info.run_id, CKPT_TAG, str(Path(ckpt_cb.dirpath).resolve()))
+    if run and ckpt_cb is not None and ckpt_cb.dirpath:
+        client.set_tag(run.info.run_id, CKPT_TAG, str(Path(ckpt_cb.dirpath).resolve()))
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path)
         if not rank_zero:
             return TrainResult({}, None, None, None)
-        best = next((c.best_model_path for c in callbacks
-                     if isinstance(c, L.pytorch.callbacks.ModelCheckpoint) and c.best_model_path), None)
-        if best:
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            module.load_state_dict(state)
-        forecaster = Forecaster(module.net.cpu(), net_config, spec, data.scaler, loss_quantiles,
-                                season_length)
-        table = score(forecaster, forecast_windows(forecaster, data.test), data.panel.y,
-                      data.panel.offsets, season_length)
+        if ckpt_cb is not None and ckpt_cb.best_model_path:
+            state = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=True)
+            module.load_state_dict(state["state_dict"])
+        forecaster = Forecaster(module.net.cpu(), net_config, spec, data.scaler,
+                                module.loss.quantiles.tolist(), season_length)
+        test_fc = forecast_windows(forecaster, data.test)
+        table = score(forecaster, test_fc, data.panel.y, data.panel.offsets, season_length)
         flat = {f"test/{k}": v for k, v in table["model"].items()}
         for name in ("naive", "seasonal_naive"):
             flat.update({f"test_{name}/{k}": v for k, v in table[name].items()})
@@ -213,7 +221,8 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
         mlflow.log_metrics(artifacts.finite(flat))
-        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table,
+        plots = _plot_items(forecaster, data.panel, test_fc, int(cfg.logger.plot_series))
+        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table, plots,
                                             _input_example(df, data, forecaster, cfg.data.fill))
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         # what a sweeper minimises; already logged per epoch by the module
@@ -225,26 +234,23 @@ def train(cfg: DictConfig) -> TrainResult:
         raise
 
 
-def _plot_items(forecaster: Forecaster, data, n: int) -> list[dict]:
+def _plot_items(forecaster: Forecaster, panel, fc, n: int) -> list[dict]:
     """The last test window of up to ``n`` series, with its preceding history."""
-    test = data.test
-    fc_all = forecast_windows(forecaster, test)
-    items = []
-    panel, H = data.panel, forecaster.horizon
-    for s in np.unique(fc_all.series)[:n]:
-        i = np.flatnonzero(fc_all.series == s)[-1]
-        start = panel.offsets[s] + fc_all.t[i]
+    items, H = [], forecaster.horizon
+    for s in np.unique(fc.series)[:n]:
+        i = np.flatnonzero(fc.series == s)[-1]
+        start = panel.offsets[s] + fc.t[i]
         hist = slice(max(panel.offsets[s], start - 4 * max(forecaster.input_size, H)), start)
         item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
-                "ds": panel.ds[start:start + H], "actual": fc_all.actual[i],
-                "forecast": fc_all.values[i, :, forecaster.point_index]}
+                "ds": panel.ds[start:start + H], "actual": fc.actual[i],
+                "forecast": fc.values[i, :, forecaster.point_index]}
         if len(forecaster.quantiles) > 1:
-            item["lo"], item["hi"] = fc_all.values[i, :, 0], fc_all.values[i, :, -1]
+            item["lo"], item["hi"] = fc.values[i, :, 0], fc.values[i, :, -1]
         items.append(item)
     return items
 
 
-def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table,
+def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table, plots,
                              example: pd.DataFrame):
     run_id = run.info.run_id
     with tempfile.TemporaryDirectory() as tmp:
@@ -257,8 +263,7 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
                   for k in ("train/loss", "val/loss")}
         artifacts.plot_curves(tmp / "loss_curves.png", curves)
         q = forecaster.quantiles
-        artifacts.plot_forecasts(tmp / "forecasts.png",
-                                 _plot_items(forecaster, data, int(cfg.logger.plot_series)),
+        artifacts.plot_forecasts(tmp / "forecasts.png", plots,
                                  (f"q{q[0]:g}", f"q{q[-1]:g}") if len(q) > 1 else None)
         for f in tmp.iterdir():
             mlflow.log_artifact(str(f))

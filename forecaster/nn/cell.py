@@ -208,7 +208,11 @@ def dynamic_rnn(
         W_h = cell.kernel[F:]  # [D, D]
         if sequence_length is None and cell.activation in _ACTIVATIONS:
             xw = cell.project_inputs(inputs.transpose(0, 1))  # [T, B, D]
-            outputs, h = _Recurrence.apply(xw, W_h, h, cell.activation)  # [T, B, D], [B, D]
+            if torch.is_grad_enabled() and (xw.requires_grad or h.requires_grad):
+                outputs, h = _Recurrence.apply(xw, W_h, h, cell.activation)  # [T, B, D], [B, D]
+            else:  # inference: no autograd node to build
+                H = _recurrence_forward(xw, W_h, h, cell.activation)  # [T+1, B, D]
+                outputs, h = H[1:], H[-1]
             return outputs.transpose(0, 1), h  # [B, T, D]
         steps, act = cell.project_inputs(inputs).unbind(1), cell.act  # T x [B, D]
 
