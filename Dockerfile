@@ -1,0 +1,36 @@
+# The forecaster service on CPU:
+#   docker build -t forecaster .
+#   docker run -p 3000:3000 -e MLFLOW_TRACKING_URI=http://mlflow:5000 forecaster
+#   docker run -p 3000:3000 -v $PWD/model:/model -e FORECASTER_MODEL_DIR=/model forecaster
+# (`python -m pipelines.serve --export model` writes that folder from the registry: an image
+# or a container that needs no tracking server.)
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    BENTOML_HOME=/home/app/bentoml \
+    MLFLOW_TRACKING_URI=sqlite:////data/mlflow.db \
+    FORECASTER_MODEL_URI=models:/forecaster-rnn@champion
+
+# curl for the HEALTHCHECK
+RUN apt-get update && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+# CPU torch first so that the project's `torch>=2.4` keeps it. GPU users: install the CUDA
+# build instead, e.g. --index-url https://download.pytorch.org/whl/cu128
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md ./
+COPY forecaster ./forecaster
+COPY pipelines ./pipelines
+COPY conf ./conf
+COPY bentofile.yaml ./
+RUN pip install .
+
+RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app /data
+USER app
+
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:3000/readyz || exit 1
+# exec form: SIGTERM reaches BentoML, which finishes in-flight requests before exiting
+CMD ["python", "-m", "pipelines.serve", "--host", "0.0.0.0", "--port", "3000"]

@@ -1,0 +1,140 @@
+"""ASGI middleware: request id + one structured log line per request, body limits, JSON only.
+
+BentoML has no body limit and parses any content type as JSON, so these rules sit in front
+of it: a body over ``max_body_bytes`` is answered 413 before it is parsed (by its
+Content-Length, or by counting the streamed bytes when there is none or it lies), and a POST
+whose content type is not JSON is answered 415.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+# a child of "bentoml", whose handler BentoML configures in every server process
+log = logging.getLogger("bentoml.forecaster.access")
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_json(send, status: int, body: dict, request_id: str) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", request_id.encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(body: bytes, receive):
+    """A ``receive`` that hands over the buffered body once, then the client's messages."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class RequestGuard:
+    """Request ids, access log lines, and the size / content-type rules of POST bodies.
+
+    Args:
+        app: the wrapped ASGI app.
+        max_body_bytes: largest accepted request body, in bytes.
+        skip_log_paths: paths not logged (probes).
+    """
+
+    def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 skip_log_paths: tuple[str, ...] = ("/livez", "/readyz", "/metrics")):
+        self.app, self.max_body_bytes = app, int(max_body_bytes)
+        self.skip_log_paths = set(skip_log_paths)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        state = {"status": 500}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            rejection = self._reject(scope)
+            if rejection:
+                await _send_json(send, rejection[0], rejection[1], request_id)
+                state["status"] = rejection[0]
+                return
+            if scope.get("method") == "POST":
+                body = await self._read_body(receive)
+                if body is None:
+                    state["status"] = 413
+                    await _send_json(send, 413, self._too_large(), request_id)
+                    return
+                receive = _replay(body, receive)
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope.get("path", "")
+            if path not in self.skip_log_paths:
+                log.info(json.dumps({
+                    "event": "request", "request_id": request_id, "method": scope.get("method"),
+                    "path": path, "status": state["status"],
+                    "duration_ms": round(1000 * (time.perf_counter() - start), 3)}))
+
+    async def _read_body(self, receive) -> bytes | None:
+        """The whole body, or None as soon as it passes the limit (whatever Content-Length said)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # disconnected: let the app see an empty body
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _too_large(self) -> dict:
+        return {"error": "request body too large", "detail": [{
+            "type": "too_large", "loc": ["body"],
+            "msg": f"the request body may be at most {self.max_body_bytes} bytes"}]}
+
+    def _reject(self, scope) -> tuple[int, dict] | None:
+        if scope.get("method") != "POST":
+            return None
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                too_large = int(length) > self.max_body_bytes
+            except ValueError:
+                return 400, {"error": "bad Content-Length", "detail": [{
+                    "type": "invalid", "loc": ["header", "content-length"],
+                    "msg": "Content-Length must be an integer"}]}
+            if too_large:
+                return 413, self._too_large()
+        content_type = (_header(scope, b"content-type") or "application/json").split(";")[0]
+        if content_type.strip().lower() != "application/json":
+            return 415, {"error": "unsupported media type", "detail": [{
+                "type": "content_type", "loc": ["header", "content-type"],
+                "msg": f"the body must be application/json, got {content_type!r}"}]}
+        return None

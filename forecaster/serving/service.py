@@ -1,0 +1,178 @@
+"""The BentoML service: ``bentoml serve`` (from the repository root) or ``python -m pipelines.serve``.
+
+    POST /forecast         one series            -> forecast, timestamps, intervals, model
+    POST /forecast_batch   many series, batched  -> forecasts
+    POST /metadata         the model: version, sizes, quantiles, test metrics beside baselines
+    GET  /livez /readyz /metrics /docs.json      BentoML's probes, Prometheus and OpenAPI
+
+Configuration (environment):
+    FORECASTER_MODEL_URI         registry URI (default models:/forecaster-rnn@champion)
+    MLFLOW_TRACKING_URI          the store (default sqlite:///mlflow.db in the working folder)
+    FORECASTER_MODEL_DIR         serve this exported folder instead (no tracking store needed)
+    FORECASTER_BENTO_MODEL       serve this BentoML model (``bentoml build`` packs it)
+    FORECASTER_MAX_BODY_BYTES    request body limit (default 10 MB; larger -> 413)
+    FORECASTER_MAX_BATCH_SERIES  series per /forecast_batch body (default 10,000)
+    FORECASTER_WORKERS           server processes (default 1)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import bentoml
+import torch
+from starlette.responses import JSONResponse, Response
+
+from forecaster.models import NonFiniteForecastError
+from forecaster.serving import predict
+from forecaster.serving.middleware import DEFAULT_MAX_BODY_BYTES, RequestGuard
+from forecaster.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ForecastRequest,
+    ForecastResponse,
+    Metadata,
+)
+from forecaster.tracking.loading import ModelNotFoundError
+
+log = logging.getLogger("bentoml.forecaster")
+
+BENTO_MODEL_TAG = os.environ.get("FORECASTER_BENTO_MODEL")
+
+
+def _json(body: dict, status: int = 200) -> Response:
+    return Response(json.dumps(body, allow_nan=False).encode(), status_code=status,
+                    media_type="application/json")
+
+
+def _non_finite(err: NonFiniteForecastError) -> Response:
+    log.error("non-finite forecast: %s", err)
+    return JSONResponse({"error": "the model produced a non-finite forecast",
+                         "detail": [{"type": "non_finite_forecast", "loc": ["forecast"],
+                                     "msg": str(err)}]}, status_code=500)
+
+
+_ERROR_DETAIL = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+    "type": "object", "required": ["loc", "msg"], "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"}, "type": {"type": "string"}}}}]}
+
+
+class _Spec:
+    """BentoML's OpenAPI document, corrected: its 400 schema says ``detail`` is a string, but
+    its validation errors (and ours) send a list of ``{loc, msg, type}``; 413 and 415 added."""
+
+    def __init__(self, spec):
+        self._spec = spec
+
+    def __getattr__(self, name):
+        return getattr(self._spec, name)
+
+    def asdict(self) -> dict:
+        d = self._spec.asdict()
+        schemas = d.get("components", {}).get("schemas", {})
+        if "InvalidArgument" in schemas:
+            schemas["InvalidArgument"]["properties"]["detail"] = _ERROR_DETAIL
+            for path in ("/forecast", "/forecast_batch", "/metadata"):
+                responses = d["paths"].get(path, {}).get("post", {}).get("responses", {})
+                for status, text in (("413", "Request body too large"),
+                                     ("415", "Content type is not application/json")):
+                    responses[status] = {"description": text, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/InvalidArgument"}}}}
+        return d
+
+
+class _Service(bentoml.Service):
+    @property
+    def openapi_spec(self):
+        return _Spec(super().openapi_spec)
+
+
+@bentoml.service(
+    name="forecaster",
+    service_class=_Service,
+    workers=int(os.environ.get("FORECASTER_WORKERS", 1)),
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},  # RequestGuard logs one JSON line per request
+)
+class ForecastService:
+    if BENTO_MODEL_TAG:  # declared at class level so that `bentoml build` packs it
+        bento_model = bentoml.models.BentoModel(BENTO_MODEL_TAG)
+
+    @bentoml.on_deployment
+    def check_model() -> None:
+        """Runs once, before the workers start: no registered model -> exit with how to train."""
+        try:
+            predict.check_source()
+        except ModelNotFoundError as err:
+            log.error("%s", err)
+            raise SystemExit(f"forecaster: {err}") from None
+
+    def __init__(self) -> None:
+        torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
+        path = self.bento_model.path if BENTO_MODEL_TAG else None
+        forecaster, info = predict.load(path)
+        self.model = predict.ServedModel(forecaster, info)
+        self.batcher = predict.MicroBatcher(self.model.predict)
+        log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
+                 info.alias, info.uri)
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        self.batcher.close()
+
+    @bentoml.api(route="/forecast")
+    async def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
+        """Forecast one series from its history."""
+        m = self.model
+        errors: list[predict.FieldError] = []
+        horizon = m.check_horizon(request.horizon, errors)
+        series = m.check_series(None, request.values, request.timestamps,
+                                request.covariates, horizon, (), errors)
+        if errors:
+            return _json(predict.RequestError(errors).to_dict(), 400)
+        try:
+            values = await self.batcher.submit(series)  # [H, Q]
+        except NonFiniteForecastError as err:
+            return _non_finite(err)
+        except predict.RequestError as err:
+            return _json(err.to_dict(), 400)
+        return _json({**m.render(series, values, horizon), "model": m.model_ref})
+
+    @bentoml.api(route="/forecast_batch")
+    async def forecast_batch(self, request: BatchRequest, /) -> BatchResponse:
+        """Forecast many series in batched forward passes."""
+        m = self.model
+        errors: list[predict.FieldError] = []
+        horizon = m.check_horizon(request.horizon, errors)
+        seen: set[str] = set()
+        checked = []
+        for k, s in enumerate(request.series):
+            if s.id in seen:
+                errors.append(predict.FieldError(("series", k, "id"), f"series ids must be "
+                                                 f"unique; {s.id!r} repeats", "duplicated"))
+            seen.add(s.id)
+            checked.append(m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,
+                                          ("series", k), errors))
+        if errors:
+            return _json(predict.RequestError(errors[:100]).to_dict(), 400)
+        try:
+            values = await self.batcher.run(checked)  # [B, H, Q]
+        except NonFiniteForecastError as err:
+            return _non_finite(err)
+        except predict.RequestError as err:
+            return _json(err.to_dict(), 400)
+        forecasts = [{"id": s.id, **m.render(s, v, horizon)} for s, v in zip(checked, values)]
+        return _json({"forecasts": forecasts, "model": m.model_ref})
+
+    @bentoml.api(route="/metadata")
+    def metadata(self) -> Metadata:
+        """The served model: version, sizes, quantiles, and its test metrics beside baselines'."""
+        return Metadata(**self.model.metadata())
+
+
+ForecastService.add_asgi_middleware(
+    RequestGuard,
+    max_body_bytes=int(os.environ.get("FORECASTER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))

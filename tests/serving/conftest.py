@@ -1,0 +1,108 @@
+"""A small model trained and registered in a temporary store, and a real `bentoml serve` on it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, SMALL, run_cli, small_frame
+
+MODEL_URI = "models:/forecaster-rnn@champion"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`bentoml serve` (or any command) in its own process group, on 127.0.0.1:port."""
+
+    def __init__(self, env: dict, cwd: Path, cmd: list[str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"server-{self.port}.log"
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [full_env.get("PYTHONPATH"), str(ROOT)]))
+        cmd = cmd or [sys.executable, "-m", "bentoml", "serve", "--working-dir", str(ROOT)]
+        self.proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
+                                     cwd=cwd, env=full_env, stdout=self.log.open("w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"server not ready after {timeout}s:\n{self.output()}")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> dict:
+    """Train and register a small champion; returns the env that points the service at it."""
+    if os.environ.get("FORECASTER_TEST_STORE"):  # reuse a store that already has a champion
+        return {"MLFLOW_TRACKING_URI": os.environ["FORECASTER_TEST_STORE"],
+                "FORECASTER_MODEL_URI": MODEL_URI, "tmp": ""}
+    tmp = tmp_path_factory.mktemp("serving-store")
+    csv = tmp / "small.csv"
+    small_frame().to_csv(csv, index=False)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
+    result = run_cli([*SMALL, f"data.path={csv}",
+                      "registry.gate.beat_baseline=null", "registry.gate.beat_champion=false"],
+                     cwd=tmp, env=env, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {**env, "FORECASTER_MODEL_URI": MODEL_URI, "tmp": str(tmp)}
+
+
+@pytest.fixture(scope="session")
+def server(store, tmp_path_factory):
+    env = {k: v for k, v in store.items() if k != "tmp"}
+    srv = Server({**env, "FORECASTER_MAX_BATCH_SERIES": "50",
+                  "FORECASTER_MAX_BODY_BYTES": str(1024 * 1024)},
+                 tmp_path_factory.mktemp("server"))
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def meta(client) -> dict:
+    r = client.post("/metadata")
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -1,0 +1,282 @@
+"""The service over HTTP: happy paths, every bad input (and still ready after it), equality with
+the pyfunc model, metadata, limits, graceful shutdown, and the start-up failure message."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, small_frame
+from tests.serving.conftest import MODEL_URI, Server
+
+
+def history(meta, n=None, freq="h"):
+    n = n or meta["input_size"] + 10
+    frame = small_frame(n_series=1, length=n)
+    ts = pd.date_range("2024-01-01", periods=n, freq=freq)
+    return frame["y"].tolist(), [t.isoformat() for t in ts]
+
+
+def assert_ready(client):
+    assert client.get("/readyz").status_code == 200
+
+
+# ------------------------------------------------------------------------------ happy paths
+def test_forecast(client, meta):
+    values, ts = history(meta)
+    r = client.post("/forecast", json={"values": values, "timestamps": ts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    H = meta["horizon"]
+    assert len(body["forecast"]) == H and all(math.isfinite(v) for v in body["forecast"])
+    expected = pd.date_range(pd.Timestamp(ts[-1]), periods=H + 1, freq="h")[1:]
+    assert body["timestamps"] == [t.isoformat() for t in expected]
+    assert set(body["model"]) == {"name", "version", "alias", "run_id"}
+    assert body["model"]["name"] == "forecaster-rnn" and body["model"]["alias"] == "champion"
+    if meta["quantiles"]:
+        assert set(body["intervals"]) == {f"{q:g}" for q in meta["quantiles"]}
+        lo, hi = body["intervals"][f"{meta['quantiles'][0]:g}"], body["intervals"][f"{meta['quantiles'][-1]:g}"]
+        assert all(a <= b for a, b in zip(lo, hi))
+    assert r.headers["x-request-id"]
+
+
+def test_forecast_without_timestamps_and_shorter_horizon(client, meta):
+    values, ts = history(meta)
+    r = client.post("/forecast", json={"values": values, "horizon": 2})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["forecast"]) == 2 and "timestamps" not in r.json()
+
+
+def test_forecast_batch(client, meta):
+    values, ts = history(meta)
+    series = [{"id": f"s{k}", "values": [v + k for v in values], "timestamps": ts}
+              for k in range(5)]
+    r = client.post("/forecast_batch", json={"series": series, "horizon": 3})
+    assert r.status_code == 200, r.text
+    out = r.json()["forecasts"]
+    assert [f["id"] for f in out] == [s["id"] for s in series]
+    assert all(len(f["forecast"]) == 3 and len(f["timestamps"]) == 3 for f in out)
+    # batched forecasts are those of the series sent alone
+    alone = client.post("/forecast", json={"values": series[2]["values"], "horizon": 3}).json()
+    np.testing.assert_allclose(out[2]["forecast"], alone["forecast"], rtol=1e-5, atol=1e-5)
+
+
+def test_metadata(meta):
+    assert meta["name"] == "forecaster-rnn" and meta["alias"] == "champion"
+    assert meta["version"] and meta["run_id"]
+    assert meta["input_size"] == 24 and meta["horizon"] == 6
+    assert meta["frequency"]
+    assert {"model", "naive", "seasonal_naive"} <= set(meta["metrics"])
+    assert "mase" in meta["metrics"]["model"] and "mase" in meta["metrics"]["seasonal_naive"]
+
+
+def test_probes_metrics_and_openapi(client):
+    assert client.get("/livez").status_code == 200
+    assert_ready(client)
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "bentoml_service_request" in metrics.text
+    schema = client.get("/docs.json").json()
+    req = json.dumps(schema)
+    for rule in ('"minLength"', '"minimum"', '"additionalProperties": false', '"maxItems"'):
+        assert rule in req, rule
+    assert "/forecast" in schema["paths"] and "/forecast_batch" in schema["paths"]
+
+
+# ------------------------------------------------------------------------------ bad input
+def _bad_cases(meta):
+    values, ts = history(meta)
+    n, H = len(values), meta["horizon"]
+    shuffled = ts[:]
+    shuffled[3], shuffled[4] = shuffled[4], shuffled[3]
+    irregular = ts[:-1] + [(pd.Timestamp(ts[-1]) + pd.Timedelta("30min")).isoformat()]
+    j = lambda body: json.dumps(body).encode()  # noqa: E731
+    cases = {
+        "missing values": (j({"horizon": 2}), "values"),
+        "empty values": (j({"values": []}), "values"),
+        "too few values": (j({"values": values[:5]}), "values"),
+        "NaN literal": (b'{"values": [' + b"1.0, " * n + b"NaN]}", "values"),
+        "Infinity literal": (b'{"values": [' + b"1.0, " * n + b"Infinity]}", "values"),
+        "NaN string": (j({"values": [*values, "NaN"]}), "values"),
+        "1e309": (b'{"values": [' + b"1.0, " * n + b"1e309]}", "values"),
+        "string number": (j({"values": [*values[:-1], "1.5"]}), "values"),
+        "boolean": (j({"values": [*values[:-1], True]}), "values"),
+        "timestamps length": (j({"values": values, "timestamps": ts[:-1]}), "timestamps"),
+        "timestamps unparsable": (j({"values": values, "timestamps": [*ts[:-1], "yesterday"]}),
+                                  "timestamps"),
+        "timestamps duplicated": (j({"values": values, "timestamps": [*ts[:-1], ts[-2]]}),
+                                  "timestamps"),
+        "timestamps unsorted": (j({"values": values, "timestamps": shuffled}), "timestamps"),
+        "timestamps irregular": (j({"values": values, "timestamps": irregular}), "timestamps"),
+        "horizon zero": (j({"values": values, "horizon": 0}), "horizon"),
+        "horizon negative": (j({"values": values, "horizon": -1}), "horizon"),
+        "horizon too large": (j({"values": values, "horizon": H + 1}), "horizon"),
+        "horizon string": (j({"values": values, "horizon": "3"}), "horizon"),
+        "unknown covariate": (j({"values": values, "covariates": {"temp": [1.0] * (n + H)}}),
+                              "covariates"),
+        "unknown field": (j({"values": values, "extra": 1}), "extra"),
+        "malformed JSON": (b'{"values": [1, 2', None),
+        "empty body": (b"", "values"),
+    }
+    return cases
+
+
+@pytest.mark.parametrize("case", list(_bad_cases({"input_size": 24, "horizon": 6})))
+def test_bad_input_is_a_4xx_naming_the_field(client, meta, case):
+    body, field = _bad_cases(meta)[case]
+    r = client.post("/forecast", content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, (case, r.status_code, r.text)
+    err = r.json()
+    assert isinstance(err, dict) and err["detail"], err
+    if field:
+        assert any(field in map(str, d["loc"]) for d in err["detail"]), err
+    assert all(d["msg"] for d in err["detail"])
+    assert_ready(client)
+
+
+def test_batch_bad_inputs(client, meta):
+    values, _ = history(meta)
+    too_many = {"series": [{"id": str(k), "values": values} for k in range(51)]}
+    r = client.post("/forecast_batch", json=too_many)
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series"], r.text
+    dup = {"series": [{"id": "a", "values": values}, {"id": "a", "values": values}]}
+    r = client.post("/forecast_batch", json=dup)
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "id"], r.text
+    short = {"series": [{"id": "a", "values": values}, {"id": "b", "values": values[:3]}]}
+    r = client.post("/forecast_batch", json=short)
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "values"]
+    assert_ready(client)
+
+
+def test_content_type_and_body_size(client, meta):
+    values, _ = history(meta)
+    r = client.post("/forecast", content=json.dumps({"values": values}),
+                    headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["detail"][0]["loc"] == ["header", "content-type"]
+    big = b'{"values": [' + b"1.0," * 300_000 + b"1.0]}"  # > the 1 MiB the fixture sets
+    r = client.post("/forecast", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+
+    def chunks():  # no Content-Length: the streamed bytes are counted
+        for _ in range(300):
+            yield b"1.0," * 1000
+
+    r = client.post("/forecast", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert_ready(client)
+
+
+# ------------------------------------------------------------------------------ one path
+def test_served_forecast_equals_pyfunc(client, meta, store, tmp_path):
+    values, ts = history(meta)
+    served = client.post("/forecast", json={"values": values, "timestamps": ts}).json()
+    frame = pd.DataFrame({"unique_id": "series", "ds": pd.to_datetime(ts), "y": values})
+    frame.to_parquet(tmp_path / "history.parquet")
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        f"model = mlflow.pyfunc.load_model({MODEL_URI!r})\n"
+        f"out = model.predict(pd.read_parquet({str(tmp_path / 'history.parquet')!r}))\n"
+        f"out.to_json({str(tmp_path / 'out.json')!r}, orient='records')\n")
+    env = {k: v for k, v in store.items() if k != "tmp"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120,
+                            env={**__import__("os").environ, **env}, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pyfunc = pd.read_json(tmp_path / "out.json", orient="records")
+    np.testing.assert_allclose(served["forecast"], pyfunc["y_hat"].to_numpy(), rtol=1e-6,
+                               atol=1e-6)
+    for q in meta["quantiles"]:
+        col = f"y_q{round(q * 100, 4):g}"
+        np.testing.assert_allclose(served["intervals"][f"{q:g}"], pyfunc[col], rtol=1e-6,
+                                   atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ lifecycle
+def test_graceful_shutdown_finishes_in_flight_request(store, tmp_path, meta):
+    """SIGTERM while a 10,000-series batch is being answered: it still completes with 200."""
+    env = {k: v for k, v in store.items() if k != "tmp"}
+    srv = Server(env, tmp_path)
+    try:
+        srv.wait_ready()
+        values, _ = history(meta)
+        body = {"series": [{"id": str(k), "values": values} for k in range(10_000)]}  # ~6 MB
+        result = {}
+
+        def call():
+            try:
+                result["r"] = httpx.post(srv.url + "/forecast_batch", json=body, timeout=60)
+            except httpx.HTTPError as err:
+                result["err"] = err
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.3)  # the request is in flight (it takes well over a second)
+        srv.stop()
+        t.join(60)
+        assert "r" in result, (result, srv.output()[-3000:])
+        assert result["r"].status_code == 200
+        assert len(result["r"].json()["forecasts"]) == 10_000
+    finally:
+        srv.stop()
+
+
+def test_request_log_line(server, client, meta):
+    values, _ = history(meta)
+    r = client.post("/forecast", json={"values": values}, headers={"x-request-id": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+    time.sleep(0.5)
+    lines = [json.loads(line[line.index("{"):line.rindex("}") + 1])
+             for line in server.output().splitlines()
+             if '"request_id": "abc123"' in line]
+    assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["duration_ms"] > 0
+
+
+def test_startup_fails_with_how_to_train(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
+    srv = Server(env, tmp_path)
+    try:
+        assert srv.proc.wait(90) != 0
+    finally:
+        srv.stop()
+    assert "python -m pipelines.train" in srv.output()
+
+
+def test_pipelines_serve_wrapper_and_export(store, tmp_path, meta):
+    env = {k: v for k, v in store.items() if k != "tmp"}
+    exported = subprocess.run(
+        [sys.executable, "-m", "pipelines.serve", "--export", str(tmp_path / "model")],
+        cwd=ROOT, env={**__import__("os").environ, **env}, capture_output=True, text=True,
+        timeout=120)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    # the folder alone, with no tracking store, through the wrapper and its --port
+    srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"),
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path,
+                 cmd=[sys.executable, "-m", "pipelines.serve"])
+    try:
+        srv.wait_ready()
+        values, _ = history(meta)
+        r = httpx.post(srv.url + "/forecast", json={"values": values}, timeout=30)
+        assert r.status_code == 200 and r.json()["model"]["version"] == meta["version"]
+    finally:
+        srv.stop()
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
+    """A bounded property-based run against /docs.json (schemathesis, in the dev extra)."""
+    pytest.importorskip("schemathesis")
+    cli = [sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
+           "sys.exit(schemathesis())"]
+    result = subprocess.run(
+        [*cli, "run", server.url + "/docs.json", "--checks",
+         "not_a_server_error,response_schema_conformance", "--max-examples", "30",
+         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
+        capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stdout[-5000:]
