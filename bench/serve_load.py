@@ -4,12 +4,13 @@
     python bench/serve_load.py --model-dir DIR       # an exported folder (pipelines.serve --export)
     python bench/serve_load.py --duration 5 --clients 1 8 32
 
-Both servers load the same ``Forecaster``; the bare app answers /forecast with one forward pass per
-request (no batching, no middleware). Each level runs ``clients`` connections, each sending its
-next request when the previous answer arrives (bounded: one in flight per client), for
-``duration`` seconds. The client is raw asyncio over keep-alive sockets, so it costs the servers'
-CPU as little as possible. Reports requests/s and p50/p99 latency; and series/s of /forecast_batch
-with 1,000-series bodies.
+Both servers load the same ``Forecaster`` and run the same prediction code (``ServedModel``: the
+request checks, the array fast path, the JSON encoder); the bare app answers /forecast with one
+forward pass per request (no batching, no middleware). Each level runs ``clients`` connections,
+each sending its next request when the previous answer arrives (bounded: one in flight per
+client), for ``duration`` seconds. The client is raw asyncio over keep-alive sockets, so it costs
+the servers' CPU as little as possible. Reports requests/s and p50/p99 latency; and series/s of
+/forecast_batch with 1,000-series bodies.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # ------------------------------------------------------------------------------ bare app
 def bare_app():
     """FastAPI app: POST /forecast -> the same Forecaster, one request per forward pass."""
+    import pydantic_core
+    import torch
     from fastapi import FastAPI
     from fastapi.responses import Response
-
-    import torch
 
     from forecaster.serving import predict
 
@@ -59,9 +60,9 @@ def bare_app():
                                horizon, (), errors)
         if errors:
             return Response(json.dumps(predict.RequestError(errors).to_dict()), 400)
-        values = model.predict([s])[0]
-        return Response(json.dumps({**model.render(s, values, horizon), "model": model.model_ref}),
-                        media_type="application/json")
+        values = model.predict([s])[0]  # the service's array fast path, one series per pass
+        body = {**model.render(s, values, horizon), "model": model.model_ref}
+        return Response(pydantic_core.to_json(body), media_type="application/json")
 
     return app
 

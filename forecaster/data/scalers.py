@@ -155,6 +155,19 @@ class SeriesScaler:
         rows = np.array([position[sid] for sid in ids], dtype=np.int64)
         return self._take(list(ids), rows, self)
 
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """Row of each id in this scaler's stats, -1 for ids it does not know: int64 [len(ids)].
+
+        The id -> row map is built once per ``ids`` list and cached (serving looks ids up on
+        every request).
+        """
+        cached = self.__dict__.get("_positions")
+        if cached is None or cached[0] is not self.ids or cached[1] != len(self.ids):
+            cached = (self.ids, len(self.ids), {sid: i for i, sid in enumerate(self.ids)})
+            self.__dict__["_positions"] = cached
+        position = cached[2]
+        return np.fromiter((position.get(sid, -1) for sid in ids), dtype=np.int64, count=len(ids))
+
     def update_from(self, other: SeriesScaler) -> SeriesScaler:
         """A copy whose series known to ``other`` take ``other``'s stats (e.g. training stats).
 

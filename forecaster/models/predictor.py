@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from forecaster.data import FeatureSpec, SeriesScaler, inference_batch
+from forecaster.data.inference import batch_from_arrays
 from forecaster.nn import RNNForecastNet
 
 FORMAT_VERSION = 1
@@ -117,6 +118,9 @@ class Forecaster:
     def predict(self, df: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
         """Forecast the next ``horizon`` steps of every series in a long frame.
 
+        The frame is validated and turned into per-series arrays by ``inference_batch``, which
+        builds the batch with the same array core as :meth:`predict_arrays`.
+
         Args:
             df: history as a long frame (``unique_id``, ``ds``, ``y`` [+ covariates]); rows after
                 the history with ``y`` missing carry known-future covariates for the horizon.
@@ -130,6 +134,50 @@ class Forecaster:
                                                 scaler=self.scaler)
         values = self.predict_batch(batch)[:, :horizon]  # [B, h, Q]
         return self.to_frame(values, ids, [ds[:horizon] for ds in future_ds])
+
+    def predict_arrays(
+        self,
+        y: np.ndarray,
+        offsets: np.ndarray,
+        ids: Sequence[str],
+        *,
+        horizon: int | None = None,
+        ds: np.ndarray | None = None,
+        freq: str | int | None = None,
+        exog: np.ndarray | None = None,
+        futr_exog: np.ndarray | None = None,
+        static: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+        """Forecasts of series given as flat arrays: the fast path of the service.
+
+        Same numbers as :meth:`predict` on the equivalent frame (both build the batch with
+        ``batch_from_arrays``), without pandas for a model without calendar features.
+
+        Args:
+            y: [N] finite history values, series after series, oldest first.
+            offsets: int [S+1]; series ``s`` is ``y[offsets[s]:offsets[s+1]]`` (>= input_size).
+            ids: S series ids; ids the training scaler knows use its stats.
+            horizon: steps to return, at most the model's horizon (default: the model's).
+            ds: [N] time stamps of the history (needed for calendar features and future_ds).
+            freq: frequency of ``ds`` (default: the model's).
+            exog: [N, K] raw history values of the known-future exogenous columns.
+            futr_exog: [S, H, K] raw values of those columns over the model's horizon H.
+            static: [S, n_static] static features.
+
+        Returns:
+            ``(values, ids, future_ds)``: forecasts float32 [S, h, Q] (point forecast at
+            ``point_index``), the ids in the order given, future time stamps [S, h] or ``None``.
+
+        Raises:
+            DataValidationError: an input breaks a rule (too short, non-finite...).
+            NonFiniteForecastError: the network produced NaN or infinity.
+        """
+        horizon = self._check_horizon(horizon)
+        batch, ids, future_ds = batch_from_arrays(
+            y, offsets, ids, self.spec, horizon=self.horizon, scaler=self.scaler, ds=ds,
+            freq=freq, exog=exog, futr_exog=futr_exog, static=static)
+        values = self.predict_batch(batch)[:, :horizon]  # [S, h, Q]
+        return values, ids, None if future_ds is None else future_ds[:, :horizon]
 
     def to_frame(self, values: np.ndarray, ids: Sequence[str], future_ds) -> pd.DataFrame:
         """Long output frame from ``values`` ``[B, h, Q]``."""

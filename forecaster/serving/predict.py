@@ -4,14 +4,16 @@
                  model, or the MLflow registry (FORECASTER_MODEL_URI in MLFLOW_TRACKING_URI)
     check     -> the model-dependent rules (input_size, horizon, covariates, timestamps);
                  every failure is a ``FieldError`` naming the field and the rule
-    forecast  -> one long frame for all series -> ``inference_batch`` -> ``predict_batch``,
-                 exactly what ``Forecaster.predict`` (and so the pyfunc model) runs
+    forecast  -> flat arrays for all series -> ``Forecaster.predict_arrays`` (numpy batch core
+                 ``batch_from_arrays`` -> ``predict_batch``): the core ``Forecaster.predict``
+                 (and so the pyfunc model) runs after validating its frame
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import os
@@ -24,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecaster.data import inference_batch
 from forecaster.data.frames import DataValidationError, same_freq
 from forecaster.models import Forecaster, NonFiniteForecastError
 from forecaster.tracking.loading import ModelInfo, describe, load_forecaster
@@ -217,8 +218,56 @@ class ServedModel:
         return ds.tz_localize(None) if ds.tz is not None else ds, [t.isoformat() for t in future]
 
     # ------------------------------------------------------------------ predicting
+    def arrays(self, series: Sequence[Series]) -> dict:
+        """The flat arrays ``Forecaster.predict_arrays`` reads, built from the checked series.
+
+        Returns:
+            keyword arguments: ``y`` [N], ``offsets`` [S+1], ``ids`` (S), and ``ds`` [N] (calendar
+            models), ``exog`` [N, K] / ``futr_exog`` [S, H, K] (models with covariates).
+        """
+        S = len(series)
+        lengths = np.fromiter((len(s.values) for s in series), dtype=np.int64, count=S)  # [S]
+        offsets = np.zeros(S + 1, dtype=np.int64)  # [S+1]
+        np.cumsum(lengths, out=offsets[1:])
+        N = int(offsets[-1])
+        y = np.fromiter(itertools.chain.from_iterable(s.values for s in series),
+                        dtype=np.float64, count=N)  # [N]
+        out = {"y": y, "offsets": offsets, "ids": self._ids(series)}
+        if self.calendar:
+            out["ds"] = np.concatenate([s.ds.values for s in series])  # [N]
+            first = series[0].ds
+            out["freq"] = self.freq if self.freq is not None else (first.freq or pd.infer_freq(first))
+        if self.futr_exog:
+            H, K = self.horizon, len(self.futr_exog)
+            # each covariate list is the series' n history values, then the model's H future ones
+            shift = np.repeat(np.arange(S, dtype=np.int64) * H, lengths)  # [N]
+            history_rows = np.arange(N) + shift  # [N]
+            future_rows = (offsets[1:] + np.arange(S) * H)[:, None] + np.arange(H)  # [S, H]
+            exog = np.empty((N, K))  # [N, K]
+            futr = np.empty((S, H, K))  # [S, H, K]
+            for k, name in enumerate(self.futr_exog):
+                col = np.fromiter(itertools.chain.from_iterable(s.covariates[name] for s in series),
+                                  dtype=np.float64, count=N + S * H)
+                exog[:, k], futr[:, :, k] = col[history_rows], col[future_rows]
+            out["exog"], out["futr_exog"] = exog, futr
+        return out
+
+    def predict(self, series: Sequence[Series]) -> np.ndarray:
+        """Forecasts ``[B, H, Q]`` in the order of ``series`` (one batched forward pass).
+
+        Runs ``Forecaster.predict_arrays``: the array core ``Forecaster.predict`` (and so the
+        pyfunc model) also runs, without building a frame.
+        """
+        try:
+            values, _, _ = self.forecaster.predict_arrays(**self.arrays(series))
+        except DataValidationError as err:  # a rule the checks above missed: still the client's
+            field = "timestamps" if "'ds'" in str(err) else "values"
+            raise RequestError([FieldError((field,), str(err), "data_validation")]) from err
+        return values  # [B, H, Q]
+
     def frame(self, series: Sequence[Series]) -> pd.DataFrame:
-        """The long frame ``Forecaster.predict`` reads: history rows, then known-future rows."""
+        """The long frame ``Forecaster.predict`` reads for these series (history rows, then
+        known-future rows): the slow path, kept to check that both paths agree."""
         H = self.horizon if self.futr_exog else 0
         lengths = np.array([len(s.values) + H for s in series])
         ds, y = [], []
@@ -236,19 +285,6 @@ class ServedModel:
             frame[name] = np.concatenate([np.asarray(s.covariates[name], float) for s in series])
         return pd.DataFrame(frame)
 
-    def predict(self, series: Sequence[Series]) -> np.ndarray:
-        """Forecasts ``[B, H, Q]`` in the order of ``series`` (one batched forward pass)."""
-        f = self.forecaster
-        try:
-            batch, ids, _ = inference_batch(self.frame(series), f.spec, horizon=f.horizon,
-                                            scaler=f.scaler)
-        except DataValidationError as err:  # a rule the checks above missed: still the client's
-            field = "timestamps" if "'ds'" in str(err) else "values"
-            raise RequestError([FieldError((field,), str(err), "data_validation")]) from err
-        values = f.predict_batch(batch)  # [B, H, Q]
-        order = {str(i): k for k, i in enumerate(ids)}
-        return values[[order[i] for i in self._ids(series)]]
-
     @staticmethod
     def _ids(series: Sequence[Series]) -> list[str]:
         # unnamed series get ids no training series has, so their scalers are fitted on the
@@ -257,12 +293,26 @@ class ServedModel:
 
     def render(self, s: Series, values: np.ndarray, horizon: int) -> dict:
         """One series' answer from its ``[H, Q]`` forecasts."""
-        values = values[:horizon]
-        out = {"forecast": values[:, self.forecaster.point_index].tolist()}
+        columns = values[:horizon].T.tolist()  # Q lists of h floats, one conversion
+        out = {"forecast": columns[self.forecaster.point_index]}
         if s.future_ds is not None:
             out["timestamps"] = s.future_ds
         if self.quantile_keys:
-            out["intervals"] = {k: values[:, j].tolist() for j, k in enumerate(self.quantile_keys)}
+            out["intervals"] = dict(zip(self.quantile_keys, columns))
+        return out
+
+    def render_many(self, series: Sequence[Series], values: np.ndarray, horizon: int) -> list[dict]:
+        """The answers of a batch (``id`` first) from its ``[B, H, Q]`` forecasts."""
+        columns = values[:, :horizon].transpose(0, 2, 1).tolist()  # [B][Q][h], one conversion
+        point, keys = self.forecaster.point_index, self.quantile_keys
+        out = []
+        for s, cols in zip(series, columns):
+            d = {"id": s.id, "forecast": cols[point]}
+            if s.future_ds is not None:
+                d["timestamps"] = s.future_ds
+            if keys:
+                d["intervals"] = dict(zip(keys, cols))
+            out.append(d)
         return out
 
 
@@ -272,8 +322,8 @@ class MicroBatcher:
 
     While one forward pass runs, the requests that arrive queue up; the next pass takes all of
     them (at most ``max_batch``). A lone request goes alone, at once. The passes run on the
-    event loop itself: in a worker thread, the pandas half of ``inference_batch`` fought the
-    request parsing for the GIL and a 32-series pass took 10x longer.
+    event loop itself (the numpy batch core is short; in a worker thread a pass fought the
+    request parsing for the GIL).
     """
 
     def __init__(self, fn: Callable[[list], np.ndarray], max_batch: int = 256):

@@ -17,11 +17,13 @@ Configuration (environment):
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 
 import bentoml
+import pydantic_core
 import torch
 from starlette.responses import JSONResponse, Response
 
@@ -45,6 +47,13 @@ BENTO_MODEL_TAG = os.environ.get("FORECASTER_BENTO_MODEL")
 def _json(body: dict, status: int = 200) -> Response:
     return Response(json.dumps(body, allow_nan=False).encode(), status_code=status,
                     media_type="application/json")
+
+
+def _forecast_json(body: dict) -> Response:
+    """A 200 with forecasts: pydantic-core's Rust encoder, ~10x faster than ``json.dumps`` on
+    long float lists (same numbers: shortest round-trip repr; predict_batch has already
+    rejected non-finite values)."""
+    return Response(pydantic_core.to_json(body), media_type="application/json")
 
 
 def _non_finite(err: NonFiniteForecastError) -> Response:
@@ -118,6 +127,11 @@ class ForecastService:
         self.batcher = predict.MicroBatcher(self.model.predict)
         log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
                  info.alias, info.uri)
+        # The objects loaded so far (torch, pandas, bentoml, the model) live as long as the
+        # process: move them out of the collector's reach, so that a full collection triggered
+        # by request garbage scans only that garbage (it took 100s of ms: the p99 of /forecast).
+        gc.collect()
+        gc.freeze()
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -139,7 +153,7 @@ class ForecastService:
             return _non_finite(err)
         except predict.RequestError as err:
             return _json(err.to_dict(), 400)
-        return _json({**m.render(series, values, horizon), "model": m.model_ref})
+        return _forecast_json({**m.render(series, values, horizon), "model": m.model_ref})
 
     @bentoml.api(route="/forecast_batch")
     async def forecast_batch(self, request: BatchRequest, /) -> BatchResponse:
@@ -164,8 +178,8 @@ class ForecastService:
             return _non_finite(err)
         except predict.RequestError as err:
             return _json(err.to_dict(), 400)
-        forecasts = [{"id": s.id, **m.render(s, v, horizon)} for s, v in zip(checked, values)]
-        return _json({"forecasts": forecasts, "model": m.model_ref})
+        return _forecast_json({"forecasts": m.render_many(checked, values, horizon),
+                               "model": m.model_ref})
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> Metadata:

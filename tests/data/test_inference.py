@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from forecaster.data import DataValidationError, FeatureSpec, build_datasets, inference_batch
+from forecaster.data.inference import batch_from_arrays
 
 from .synthetic import long_frame
 
@@ -78,3 +80,64 @@ def test_history_rules_still_apply():
     df.loc[df["unique_id"] == "s1", "y"] = np.nan
     with pytest.raises(DataValidationError, match="series 's1' has no observed value"):
         inference_batch(df, FeatureSpec(6, 3))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        FeatureSpec(6, 3),
+        FeatureSpec(6, 3, scaler="meanabs"),
+        FeatureSpec(6, 3, calendar=("hour", "dayofweek")),
+        FeatureSpec(6, 3, calendar=("hour",), futr_exog=("price",), static_cols=("size",)),
+        FeatureSpec(6, 3, futr_exog=("price",), scaler="none"),
+    ],
+    ids=["plain", "meanabs", "calendar", "calendar+exog+static", "exog"],
+)
+@pytest.mark.parametrize("trained", [False, True], ids=["history-stats", "training-stats"])
+def test_array_path_equals_frame_path(spec, trained):
+    """The frame path is validation + the array core: the same batch, bit for bit."""
+    df = frame_with_future().assign(size=lambda d: (d["unique_id"] == "s1").astype(float))
+    df = df.replace({"unique_id": {"s1": "new"}})  # one series the training scaler lacks
+    scaler = None
+    if trained:
+        train = long_frame((40, 40)).assign(price=lambda d: np.arange(len(d), dtype=float), size=0.0)
+        scaler = build_datasets(train, spec, val_size=3, test_size=3).scaler
+    expected, ids, future_ds = inference_batch(df, spec, scaler=scaler)
+
+    history = df[df["y"].notna()].sort_values(["unique_id", "ds"])
+    future = df[df["y"].isna()].sort_values(["unique_id", "ds"])
+    lengths = history.groupby("unique_id", sort=True).size().to_numpy()
+    exog = list(spec.futr_exog)
+    batch, ids2, future_ds2 = batch_from_arrays(
+        history["y"].to_numpy(),
+        np.concatenate([[0], np.cumsum(lengths)]),
+        sorted(df["unique_id"].unique()),
+        spec,
+        scaler=scaler,
+        ds=history["ds"].to_numpy(),
+        freq="h",
+        exog=history[exog].to_numpy() if exog else None,
+        futr_exog=future[exog].to_numpy().reshape(2, 3, len(exog)) if exog else None,
+        static=history.groupby("unique_id", sort=True)[list(spec.static_cols)].first().to_numpy(),
+    )
+    assert ids2 == ids == ["new", "s0"]
+    np.testing.assert_array_equal(future_ds2, future_ds)
+    assert batch.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(batch[key], value), key
+    if trained:  # s0 is known to the training scaler: its stats, not its history's
+        assert batch["loc"][1] == scaler.loc[0] and batch["scale"][1] == scaler.scale[0]
+
+
+def test_array_path_keeps_the_given_order_and_checks_its_inputs():
+    spec = FeatureSpec(4, 2)
+    y = np.arange(12, dtype=float)
+    batch, ids, future_ds = batch_from_arrays(y, [0, 5, 12], ["b", "a"], spec)
+    assert ids == ["b", "a"] and future_ds is None and batch["t"].tolist() == [5, 7]
+    np.testing.assert_allclose(batch["loc"].numpy(), [2.0, 8.0])
+    with pytest.raises(DataValidationError, match=r"series 'b' has 3 points but at least 4"):
+        batch_from_arrays(y, [0, 3, 12], ["b", "a"], spec)
+    with pytest.raises(DataValidationError, match=r"series 'a' has NaN/inf"):
+        batch_from_arrays(np.r_[y[:11], np.nan], [0, 5, 12], ["b", "a"], spec)
+    with pytest.raises(DataValidationError, match="calendar features"):
+        batch_from_arrays(y, [0, 5, 12], ["b", "a"], FeatureSpec(4, 2, calendar=("hour",)))

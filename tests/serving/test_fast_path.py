@@ -1,0 +1,75 @@
+"""The service's array fast path computes what ``Forecaster.predict`` (the pyfunc model) does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forecaster.data import FeatureSpec, SeriesScaler
+from forecaster.models import Forecaster
+from forecaster.nn import RNNForecastNet
+from forecaster.serving.predict import RequestError, ServedModel
+from forecaster.tracking.loading import ModelInfo
+
+
+def forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
+    torch.manual_seed(0)
+    config = {"n_features": spec.n_features, "horizon": spec.horizon, "hidden_size": 8,
+              "n_futr": spec.n_futr, "n_outputs": 3}
+    net = RNNForecastNet(**config)
+    rng = np.random.default_rng(1)
+    n = 30 * len(known)
+    exog = rng.normal(size=(n, len(spec.futr_exog)))
+    scaler = SeriesScaler(spec.scaler).fit(rng.normal(5, 2, n), np.arange(len(known) + 1) * 30,
+                                           np.full(len(known), 30), known, exog, spec.futr_exog)
+    return Forecaster(net, config, spec, scaler, quantiles=(0.1, 0.5, 0.9))
+
+
+@pytest.mark.parametrize("spec", [
+    FeatureSpec(8, 4, freq="h"),
+    FeatureSpec(8, 4, calendar=("hour", "dayofweek"), futr_exog=("temp",), freq="h"),
+], ids=["plain", "calendar+exog"])
+def test_served_arrays_equal_the_frame_path(spec):
+    model = ServedModel(forecaster(spec, known=["a"]), ModelInfo(uri="test"))
+    rng = np.random.default_rng(2)
+    errors: list = []
+    series = []
+    for k, (sid, n) in enumerate([("a", 12), ("zz", 9), ("b", 20)]):  # "a" uses training stats
+        values = (rng.normal(size=n) + 3 * k).tolist()
+        ts = [t.isoformat() for t in pd.date_range("2024-03-01", periods=n, freq="h")]
+        cov = {"temp": rng.normal(size=n + spec.horizon).tolist()} if spec.futr_exog else None
+        series.append(model.check_series(sid, values, ts, cov, spec.horizon, (k,), errors))
+    assert not errors
+    fast = model.predict(series)  # [B, H, Q] in request order
+    frame = model.forecaster.predict(model.frame(series))  # the pyfunc path, sorted by id
+    for k, s in enumerate(series):
+        rows = frame[frame["unique_id"] == s.id]
+        np.testing.assert_array_equal(fast[k, :, 1], rows["y_hat"].to_numpy())
+        np.testing.assert_array_equal(fast[k, :, 0], rows["y_q10"].to_numpy())
+    alone = model.predict(series[1:2])
+    np.testing.assert_allclose(alone[0], fast[1], rtol=1e-5, atol=1e-6)
+
+
+def test_predict_arrays_equals_predict_and_short_history_is_a_request_error():
+    spec = FeatureSpec(8, 4, freq="h")
+    f = forecaster(spec, known=["a"])
+    y = np.random.default_rng(3).normal(size=25)
+    values, ids, future_ds = f.predict_arrays(
+        y, [0, 10, 25], ["b", "a"], horizon=2,
+        ds=np.r_[pd.date_range("2024-01-01", periods=10, freq="h").values,
+                 pd.date_range("2024-02-01", periods=15, freq="h").values])
+    frame = pd.DataFrame({"unique_id": ["b"] * 10 + ["a"] * 15, "y": y,
+                          "ds": np.r_[pd.date_range("2024-01-01", periods=10, freq="h").values,
+                                      pd.date_range("2024-02-01", periods=15, freq="h").values]})
+    out = f.predict(frame, horizon=2)  # ids sorted: a, b
+    assert ids == ["b", "a"] and values.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out["y_hat"].to_numpy(), values[::-1, :, 1].ravel())
+    np.testing.assert_array_equal(out["ds"].to_numpy(), future_ds[::-1].ravel())
+    model = ServedModel(f, ModelInfo(uri="test"))
+    errors: list = []
+    s = model.check_series("x", [1.0] * 8, None, None, 4, (), errors)
+    s.values = [1.0] * 5  # a rule the checks missed still answers as the client's error
+    with pytest.raises(RequestError, match="at least 8"):
+        model.predict([s])
