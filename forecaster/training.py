@@ -211,7 +211,7 @@ def train(cfg: DictConfig) -> TrainResult:
             state = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
         forecaster = Forecaster(module.net.cpu(), net_config, spec, data.scaler,
-                                module.loss.quantiles.tolist(), season_length)
+                                module.loss.levels, season_length)
         test_fc = forecast_windows(forecaster, data.test)
         table = score(forecaster, test_fc, data.panel.y, data.panel.offsets, season_length)
         flat = {f"test/{k}": v for k, v in table["model"].items()}

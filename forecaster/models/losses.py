@@ -39,6 +39,7 @@ class ForecastLoss(torch.nn.Module):
                 raise ValueError("loss='pinball' needs model.quantiles, e.g. [0.1, 0.5, 0.9]")
             if any(not 0.0 < v < 1.0 for v in q) or len(set(q)) != len(q):
                 raise ValueError(f"quantiles must be distinct values in (0, 1), got {list(quantiles)}")
+        self.levels = q  # the quantile levels as given (exact floats, for files and reports)
         self.register_buffer("quantiles", torch.tensor(q, dtype=torch.float32), persistent=False)
 
     @property

@@ -28,6 +28,8 @@ def infer_season_length(freq) -> int:
     if name in ("h", "min", "s") and offset.n > 1:  # e.g. 30min -> 48 per day
         per_day = {"h": 24, "min": 1440, "s": 86400}[name] // offset.n
         return max(int(per_day), 1)
+    if name == "d" and offset.n > 1:  # e.g. 7D (weekly data) -> 52 per year
+        return max(round(365.25 / offset.n), 1)
     return base
 
 

@@ -66,7 +66,7 @@ def test_naive_baselines_use_only_the_past():
     np.testing.assert_array_equal(fc["seasonal_naive"][1], [2, 2, 2, 2])  # too short: naive
 
 
-@pytest.mark.parametrize("freq,m", [("h", 24), ("30min", 48), ("D", 7), ("W-SAT", 52),
+@pytest.mark.parametrize("freq,m", [("h", 24), ("30min", 48), ("D", 7), ("7D", 52), ("W-SAT", 52),
                                     ("MS", 12), ("QS", 4), ("YS", 1), (1, 1), (None, 1)])
 def test_season_length_from_frequency(freq, m):
     assert M.infer_season_length(freq) == m
