@@ -4,16 +4,22 @@
 |---|---|---|
 | ``co2`` | weekly Mauna Loa CO2, 1958-2001 (2,284 points, 59 missing) | statsmodels (a dependency; the data ships in its wheel) |
 | ``csv`` | a user's long or wide CSV / Parquet | ``path`` |
-| ``m4_hourly`` | M4 competition, Hourly: 414 series, train + 48-step test | ``M4-Hourly-{train,test}.csv`` |
-| ``etth1`` | Electricity Transformer Temperature, hourly, target ``OT`` | ``ETTh1.csv`` |
+| ``m4_hourly`` | M4 competition, Hourly: 414 series, each its training part followed by its 48 test values (integer ``ds``) | ``M4-Hourly-{train,test}.csv`` |
+| ``etth1`` | Electricity Transformer Temperature, hourly, target ``OT``: the first 14,400 rows (the Informer protocol's 12 + 4 + 4 months) | ``ETTh1.csv`` |
+| ``etth1_full`` | the same column, all 17,420 rows | ``ETTh1.csv`` |
+
+So ``data.test_size=48`` cuts exactly the M4 test part, and ``data.val_size=2880
+data.test_size=2880`` exactly the Informer validation and test months of ETTh1.
 
 The benchmark files are read from ``data_dir`` (``paths.data_dir``, by default
-``../shared/data``); when missing there they are fetched once from their public source into
-``~/.cache/forecaster`` (needs internet access).
+``../shared/data``: relative to the working folder, else to the repository root); when missing
+there they are fetched once from their public source into ``~/.cache/forecaster`` (needs
+internet access) and checked against their published sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import urllib.request
 from pathlib import Path
@@ -28,13 +34,31 @@ SOURCES = {
     "M4-Hourly-test.csv": "https://raw.githubusercontent.com/Mcompetitions/M4-methods/master/Dataset/Test/Hourly-test.csv",
     "ETTh1.csv": "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/ETTh1.csv",
 }
+SHA256 = {
+    "M4-Hourly-train.csv": "ea59b7783573c49077a835ab6465c7d66f1474783360f310988a9a737fbca62f",
+    "M4-Hourly-test.csv": "71a57fccb15e534d973626ada4fb87febf789e9317715b7cc6dd3b5f90db6f42",
+    "ETTh1.csv": "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+}
 CACHE_DIR = Path.home() / ".cache" / "forecaster"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ETTH1_INFORMER_ROWS = 14_400  # 12 months train + 4 validation + 4 test, 30-day months
+
+
+def _folders(data_dir: str | Path | None) -> list[Path]:
+    """Where to look for a benchmark file: ``data_dir`` (as given, then under the repository
+    root when relative), then the download cache."""
+    folders = []
+    if data_dir:
+        folders.append(Path(data_dir))
+        if not Path(data_dir).is_absolute():
+            folders.append(REPO_ROOT / data_dir)
+    return [*folders, CACHE_DIR]
 
 
 def benchmark_file(name: str, data_dir: str | Path | None) -> Path:
     """Path of benchmark file ``name``: in ``data_dir`` if there, else cached, else downloaded."""
-    for folder in (Path(data_dir) if data_dir else None, CACHE_DIR):
-        if folder is not None and (folder / name).is_file():
+    for folder in _folders(data_dir):
+        if (folder / name).is_file():
             return folder / name
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     target = CACHE_DIR / name
@@ -49,6 +73,11 @@ def benchmark_file(name: str, data_dir: str | Path | None) -> Path:
             f"{SOURCES[name]} failed ({err}); set paths.data_dir (or FORECASTER_DATA_DIR) to the "
             "folder that holds it"
         ) from err
+    digest = hashlib.sha256(target.with_suffix(".part").read_bytes()).hexdigest()
+    if digest != SHA256[name]:
+        target.with_suffix(".part").unlink()
+        raise FileNotFoundError(f"{name} downloaded from {SOURCES[name]} has sha256 {digest}, "
+                                f"not the published {SHA256[name]}; it was not kept")
     target.with_suffix(".part").rename(target)
     return target
 
@@ -61,21 +90,27 @@ def load_co2() -> pd.DataFrame:
     return pd.DataFrame({"unique_id": "co2", "ds": data.index, "y": data["co2"].to_numpy()})
 
 
-def load_m4_hourly(data_dir: str | Path | None, part: str = "train") -> pd.DataFrame:
-    """M4 Hourly ``part`` ("train" or "test") as a long frame with integer ``ds``.
+def load_m4_hourly(data_dir: str | Path | None, part: str = "all") -> pd.DataFrame:
+    """M4 Hourly ``part`` ("train", "test" or "all" = train then test) as a long frame with
+    integer ``ds``.
 
     The files are wide and ragged (``V1`` = id, then values). Test rows continue the training
     positions, so ``ds`` of the test part starts where each training series ends.
     """
-    train = pd.read_csv(benchmark_file("M4-Hourly-train.csv", data_dir))
-    frames = _m4_long(train)
+    if part not in ("train", "test", "all"):
+        raise ValueError(f"part must be train, test or all, got {part!r}")
+    train = _m4_long(pd.read_csv(benchmark_file("M4-Hourly-train.csv", data_dir)))
     if part == "train":
-        return frames
-    test = pd.read_csv(benchmark_file("M4-Hourly-test.csv", data_dir))
-    start = frames.groupby("unique_id", sort=False)["ds"].max() + 1
-    test_long = _m4_long(test)
-    test_long["ds"] += test_long["unique_id"].map(start).to_numpy()
-    return test_long
+        return train
+    test = _m4_long(pd.read_csv(benchmark_file("M4-Hourly-test.csv", data_dir)))
+    start = train.groupby("unique_id", sort=False)["ds"].max() + 1
+    test["ds"] += test["unique_id"].map(start).to_numpy()
+    if part == "test":
+        return test
+    order = {uid: k for k, uid in enumerate(train["unique_id"].unique())}
+    both = pd.concat([train, test], ignore_index=True)
+    key = both["unique_id"].map(order).to_numpy() * 10**6 + both["ds"].to_numpy()
+    return both.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
 
 
 def _m4_long(wide: pd.DataFrame) -> pd.DataFrame:
@@ -90,9 +125,11 @@ def _m4_long(wide: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def load_etth1(data_dir: str | Path | None, target: str = "OT") -> pd.DataFrame:
-    """ETTh1's ``target`` column (univariate) as a long frame, hourly timestamps."""
-    raw = pd.read_csv(benchmark_file("ETTh1.csv", data_dir), parse_dates=["date"])
+def load_etth1(data_dir: str | Path | None, target: str = "OT",
+               rows: int | None = ETTH1_INFORMER_ROWS) -> pd.DataFrame:
+    """ETTh1's ``target`` column (univariate) as a long frame, hourly timestamps; the first
+    ``rows`` rows (``None``: all)."""
+    raw = pd.read_csv(benchmark_file("ETTh1.csv", data_dir), parse_dates=["date"], nrows=rows)
     return pd.DataFrame({"unique_id": f"ETTh1_{target}", "ds": raw["date"], "y": raw[target]})
 
 
@@ -109,4 +146,7 @@ def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
         return load_m4_hourly(data_dir)
     if source == "etth1":
         return load_etth1(data_dir)
-    raise ValueError(f"data.source={source!r} is not known; use co2, csv, m4_hourly or etth1")
+    if source == "etth1_full":
+        return load_etth1(data_dir, rows=None)
+    raise ValueError(f"data.source={source!r} is not known; use co2, csv, m4_hourly, etth1 or "
+                     "etth1_full")

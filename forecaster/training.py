@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.datasets import load_dataset
+from forecaster.evaluation.runner import protocol_test_metrics
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster
 from forecaster.models.evaluate import forecast_windows, score
 from forecaster.models.metrics import infer_season_length
@@ -131,14 +132,15 @@ def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets]:
     return df, data
 
 
-def build_module(cfg: DictConfig, spec: FeatureSpec) -> tuple[ForecastModule, dict]:
+def build_module(cfg: DictConfig, spec: FeatureSpec, season_length: int) -> tuple[ForecastModule, dict]:
     m = cfg.model
     loss = ForecastLoss(m.loss, m.quantiles or ())
     net_config = dict(n_features=spec.n_features, horizon=spec.horizon,
                       hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
                       dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
                       n_static=spec.n_static, n_outputs=loss.n_outputs,
-                      local_level=bool(m.local_level))
+                      local_level=bool(m.local_level),
+                      season_length=season_length if m.seasonal_skip else 1)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     module = ForecastModule(RNNForecastNet(**net_config), loss, instantiate(cfg.optim), scheduler)
     return module, net_config
@@ -183,7 +185,7 @@ def train(cfg: DictConfig) -> TrainResult:
     df, data = build_data(cfg)
     spec = data.spec
     season_length = int(cfg.data.season_length or infer_season_length(data.freq))
-    module, net_config = build_module(cfg, spec)
+    module, net_config = build_module(cfg, spec, season_length)
     bs = int(cfg.data.batch_size)
     train_loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=int(cfg.seed))
     val_loader = window_loader(data.val, batch_size=4 * bs, shuffle=False) if len(data.val) else None
@@ -217,6 +219,7 @@ def train(cfg: DictConfig) -> TrainResult:
         flat = {f"test/{k}": v for k, v in table["model"].items()}
         for name in ("naive", "seasonal_naive"):
             flat.update({f"test_{name}/{k}": v for k, v in table[name].items()})
+        flat.update(protocol_test_metrics(cfg.data.source, forecaster, data, test_fc))  # M4, ETTh1
         flat["trainer/epochs"] = float(trainer.current_epoch)
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))

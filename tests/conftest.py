@@ -44,11 +44,11 @@ SMALL = [
 ]
 
 
-def compose_cfg(tmp_path: Path, overrides: list[str]):
+def compose_cfg(tmp_path: Path, overrides: list[str], config_name: str = "train"):
     """The real config, composed as the CLI would, with output and store under ``tmp_path``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(tmp_path / "out")
         cfg.hydra.job.num = 0

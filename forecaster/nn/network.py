@@ -8,7 +8,8 @@
 With ``local_level`` the target channel is taken relative to the window's last value
 ``x_{L,0}`` (subtracted from the inputs, added back to every output), so the cell models the
 changes from the latest level and a trending series does not push it outside the range it was
-trained on.
+trained on. With ``season_length = m > 1`` as well, what is added back is the seasonal-naive
+forecast ``x_{L-m+(h mod m),0}`` of each step ``h``, so the network learns corrections to it.
 
 The head emits every horizon step at once (direct multi-output), so no forecast error is fed
 back. With several quantiles the outputs are made non-crossing by construction: the lowest
@@ -39,6 +40,8 @@ class RNNForecastNet(nn.Module):
         n_outputs: outputs per horizon step ``Q`` (1 for a point forecast, else one per quantile,
             in ascending quantile order).
         local_level: forecast relative to the last input value of the target (channel 0).
+        season_length: with ``local_level``, forecast relative to the seasonal-naive forecast of
+            this period instead (1: the last value); needs ``season_length <= L``.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class RNNForecastNet(nn.Module):
         n_static: int = 0,
         n_outputs: int = 1,
         local_level: bool = True,
+        season_length: int = 1,
     ):
         super().__init__()
         if num_layers < 1:
@@ -62,6 +66,10 @@ class RNNForecastNet(nn.Module):
         self.horizon, self.n_outputs = horizon, n_outputs
         self.n_futr, self.n_static = n_futr, n_static
         self.local_level = local_level
+        self.season_length = season_length
+        # step h of the horizon repeats input step L - m + (h mod m), counted from the end
+        self.register_buffer("season_index", torch.arange(horizon) % season_length - season_length,
+                             persistent=False)
         self.cells = nn.ModuleList(
             BasicRNNCell(n_features if k == 0 else hidden_size, hidden_size, activation)
             for k in range(num_layers)
@@ -73,7 +81,10 @@ class RNNForecastNet(nn.Module):
         """``x`` ``[B, L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
         B, L, F = x.shape
         if self.local_level:
+            if self.season_length > L:
+                raise ValueError(f"season_length {self.season_length} exceeds the {L} input steps")
             level = x[:, -1:, :1]  # [B, 1, 1]
+            base = x[:, self.season_index + L, :1]  # [B, H, 1] seasonal naive (last value if m=1)
             x = torch.cat([x[..., :1] - level, x[..., 1:]], -1)  # [B, L, F]
         h = x
         for k, cell in enumerate(self.cells):
@@ -90,5 +101,5 @@ class RNNForecastNet(nn.Module):
         if self.n_outputs > 1:
             out = torch.cat([out[..., :1], F_.softplus(out[..., 1:])], -1).cumsum(-1)
         if self.local_level:
-            out = out + level  # [B, H, Q]
+            out = out + base  # [B, H, Q]
         return out

@@ -70,3 +70,17 @@ def test_naive_baselines_use_only_the_past():
                                     ("MS", 12), ("QS", 4), ("YS", 1), (1, 1), (None, 1)])
 def test_season_length_from_frequency(freq, m):
     assert M.infer_season_length(freq) == m
+
+
+def test_seasonal_skip_starts_from_seasonal_naive():
+    net = RNNForecastNet(n_features=1, horizon=5, hidden_size=4, season_length=3)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+    x = torch.arange(8.0).view(1, 8, 1)  # last season: 5, 6, 7
+    np.testing.assert_array_equal(net(x)[0, :, 0].detach().numpy(), [5, 6, 7, 5, 6])
+    flat = RNNForecastNet(n_features=1, horizon=2, hidden_size=4)  # m = 1: the last value
+    with torch.no_grad():
+        flat.head.weight.zero_()
+        flat.head.bias.zero_()
+    np.testing.assert_array_equal(flat(x)[0, :, 0].detach().numpy(), [7, 7])

@@ -1,0 +1,119 @@
+"""Rolling-origin backtests: every origin of every series forecast in batched forward passes.
+
+Origin ``k`` of a series of length ``n`` is the position ``t_k = n - H - k * step`` of its first
+target (``k = 0 .. n_windows - 1``, the latest first); origins with fewer than ``input_size``
+values before them are dropped. All windows index one :class:`~forecaster.data.Panel` built with
+the model's own spec and scaler, so the forecasts are those of ``Forecaster.predict`` on the
+history cut at each origin (:func:`per_origin_forecasts`, one call per origin, is the slow
+reference the tests and ``bench/backtest.py`` compare against).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecaster.data import Panel, SeriesScaler, WindowDataset, validate_frame
+from forecaster.models import Forecaster
+from forecaster.models.evaluate import WindowForecasts, forecast_windows
+from forecaster.models.predictor import quantile_column
+
+
+@dataclass
+class Backtest:
+    """The windows of a backtest and the model's forecasts of them.
+
+    Attributes:
+        panel: every series, scaled with the model's scaler (series it does not know: stats of
+            their history before their first origin).
+        windows: the ``(series, t)`` windows, ordered by series, then time.
+        forecasts: original-scale forecasts ``values`` ``[N, H, Q]`` and ``actual`` ``[N, H]``.
+        origin: int [N] origin number ``k`` of each window (0 = the latest).
+    """
+
+    panel: Panel
+    windows: WindowDataset
+    forecasts: WindowForecasts
+    origin: np.ndarray
+
+
+def origins(lengths: np.ndarray, input_size: int, horizon: int, n_windows: int,
+            step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(series, t, k)`` int64 [N] of the backtest windows (see the module docstring)."""
+    if n_windows < 1 or step < 1:
+        raise ValueError(f"n_windows and step must be >= 1, got {n_windows} and {step}")
+    k = np.arange(n_windows)[::-1]  # [K] oldest origin first
+    t = lengths[:, None] - horizon - k[None, :] * step  # [S, K]
+    ok = t >= input_size
+    series = np.broadcast_to(np.arange(len(lengths))[:, None], t.shape)[ok]
+    return series.astype(np.int64), t[ok].astype(np.int64), np.broadcast_to(k, t.shape)[ok].astype(np.int64)
+
+
+def clean_frame(df: pd.DataFrame, forecaster: Forecaster, fill: str | None) -> pd.DataFrame:
+    """The validated, sorted frame the backtest reads (one window's worth at least per series)."""
+    spec = forecaster.spec
+    clean, _, _ = validate_frame(df, min_length=spec.input_size + spec.horizon, fill=fill,
+                                 futr_exog=spec.futr_exog, static_cols=spec.static_cols,
+                                 length_rule=f"input_size {spec.input_size} + horizon {spec.horizon}")
+    return clean
+
+
+def backtest(forecaster: Forecaster, df: pd.DataFrame, *, n_windows: int, step: int,
+             fill: str | None = None, batch_size: int = 2048) -> Backtest:
+    """Forecast ``n_windows`` origins ``step`` apart at the end of every series of ``df``.
+
+    Args:
+        forecaster: the model (its spec fixes ``input_size``, ``horizon`` and the features).
+        df: long frame (``unique_id``, ``ds``, ``y`` [+ the model's covariates]).
+        n_windows: origins per series.
+        step: steps between consecutive origins.
+        fill: NaN policy for ``y`` (see :func:`~forecaster.data.validate_frame`).
+        batch_size: windows per forward pass.
+
+    Raises:
+        ValueError: no series is long enough for one window.
+    """
+    spec = forecaster.spec
+    clean = clean_frame(df, forecaster, fill)
+    ids = clean["unique_id"].astype(str).unique()
+    lengths = clean.groupby("unique_id", sort=False).size().to_numpy()
+    series, t, k = origins(lengths, spec.input_size, spec.horizon, n_windows, step)
+    if not len(series):
+        raise ValueError(f"no series has input_size {spec.input_size} values before an origin")
+    first = np.full(len(ids), lengths.max(), dtype=np.int64)
+    np.minimum.at(first, series, t)
+    first = np.minimum(first, lengths)  # series without windows: stats of every row
+    scaler = SeriesScaler(forecaster.scaler.kind).fit_frame(clean, first, spec.futr_exog)
+    scaler = scaler.update_from(forecaster.scaler)
+    panel = Panel.from_frame(clean, spec, scaler)
+    windows = WindowDataset(panel, spec, series, t)
+    return Backtest(panel, windows, forecast_windows(forecaster, windows, batch_size), k)
+
+
+def per_origin_forecasts(forecaster: Forecaster, df: pd.DataFrame, *, n_windows: int, step: int,
+                         fill: str | None = None) -> np.ndarray:
+    """The reference loop: one ``Forecaster.predict`` call per origin on the history cut there.
+
+    Returns ``values`` ``[N, H, Q]`` in the window order of :func:`backtest`.
+    """
+    spec = forecaster.spec
+    clean = clean_frame(df, forecaster, fill)
+    offsets = np.concatenate([[0], np.cumsum(clean.groupby("unique_id", sort=False).size())])
+    series, t, k = origins(np.diff(offsets), spec.input_size, spec.horizon, n_windows, step)
+    columns = [quantile_column(q) for q in forecaster.quantiles] or ["y_hat"]
+    n_future = spec.horizon if spec.futr_exog else 0
+    values = np.empty((len(series), spec.horizon, len(columns)), dtype=np.float32)
+    for origin in np.unique(k):
+        idx = np.flatnonzero(k == origin)  # windows of this origin, one per series
+        parts = []
+        for w in idx:
+            part = clean.iloc[offsets[series[w]]:offsets[series[w]] + t[w] + n_future].copy()
+            if n_future:
+                part.iloc[-n_future:, part.columns.get_loc("y")] = np.nan
+            parts.append(part)
+        out = forecaster.predict(pd.concat(parts, ignore_index=True))
+        H = spec.horizon
+        values[idx] = out[columns].to_numpy(np.float32).reshape(len(idx), H, len(columns))
+    return values

@@ -1,0 +1,211 @@
+"""``evaluate(cfg)``: backtest a logged, registered or exported model on a configured dataset,
+beside the baselines on the same windows, print the table and log it to MLflow.
+
+``pipelines/evaluate.py`` is a thin Hydra wrapper; tests call this with composed configs.
+
+    load   -> the model (``models:/name@alias``, ``runs:/ID/model`` or an exported folder)
+    data   -> the configured source, validated as training did
+    windows-> ``n_windows`` origins ``step`` apart at the end of every series, one batched pass
+    score  -> per series and aggregated; protocol scores (M4 OWA, ETTh1 scaled MSE/MAE)
+    log    -> MLflow run in the configured experiment, tagged with the model it evaluated
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import RunStatus
+from omegaconf import DictConfig, OmegaConf
+
+from forecaster.datasets import load_dataset
+from forecaster.evaluation import scoring
+from forecaster.evaluation.backtest import Backtest, backtest
+from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
+from forecaster.evaluation.report import format_table, log_run
+from forecaster.models import Forecaster
+from forecaster.models import metrics as M
+from forecaster.models.evaluate import WindowForecasts, forecast_windows
+from forecaster.tracking import artifacts, store
+from forecaster.tracking.loading import load_forecaster
+
+log = logging.getLogger(__name__)
+
+# Benchmark protocols, chosen by data source under ``protocol: auto``.
+ETTH1_TRAIN_ROWS, ETTH1_TEST_ROWS = 8_640, 2_880
+PROTOCOLS = {"m4_hourly": "m4", "etth1": "etth1"}
+
+
+@dataclass
+class EvaluationResult:
+    table: pd.DataFrame  # one row per method: aggregate metrics (+ protocol columns)
+    per_series: pd.DataFrame  # one row per (method, unique_id)
+    backtest: Backtest
+    forecasts: dict[str, np.ndarray]  # method -> point forecasts [N, H]
+    run_id: str | None
+    seconds: float  # wall time of the model's batched forecasts
+
+
+def load_model(cfg: DictConfig) -> tuple[Forecaster, dict]:
+    """The model of ``model_dir`` when set, else of ``model_uri``; and what to tag the run with."""
+    if cfg.get("model_dir"):
+        return Forecaster.load(cfg.model_dir), {"forecaster.model_dir": str(cfg.model_dir)}
+    forecaster, info = load_forecaster(cfg.model_uri, cfg.logger.get("tracking_uri"))
+    tags = {"forecaster.model_uri": cfg.model_uri}
+    tags.update({f"forecaster.model_{k}": str(v) for k, v in
+                 (("run_id", info.run_id), ("version", info.version)) if v})
+    return forecaster, tags
+
+
+def resolve_windows(cfg: DictConfig, protocol: str | None, horizon: int) -> tuple[int, int]:
+    """``(n_windows, step)``: as configured, else the protocol's (M4: the one test window;
+    ETTh1: every test window, stride 1), else 4 windows one horizon apart."""
+    defaults = {"m4": (1, horizon), "etth1": (ETTH1_TEST_ROWS - horizon + 1, 1)}
+    n, step = defaults.get(protocol, (4, horizon))
+    return int(cfg.n_windows or n), int(cfg.step or step)
+
+
+def evaluate(cfg: DictConfig) -> EvaluationResult:
+    """Backtest, score, print and log (see the module docstring)."""
+    forecaster, tags = load_model(cfg)
+    H, season = forecaster.horizon, int(cfg.get("season_length") or forecaster.season_length)
+    d = cfg.data
+    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
+                      data_dir=cfg.paths.get("data_dir"),
+                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    protocol = PROTOCOLS.get(d.source) if cfg.protocol == "auto" else cfg.protocol
+    protocol = None if protocol in (None, "none") else protocol
+    n_windows, step = resolve_windows(cfg, protocol, H)
+
+    start = time.perf_counter()
+    bt = backtest(forecaster, df, n_windows=n_windows, step=step, fill=d.get("fill"),
+                  batch_size=int(cfg.batch_size))
+    seconds = time.perf_counter() - start
+    log.info("%d windows (%d series x up to %d origins, step %d) forecast in %.2f s",
+             len(bt.windows), len(np.unique(bt.windows.series)), n_windows, step, seconds)
+
+    panel, w = bt.panel, bt.windows
+    fc = bt.forecasts
+    methods = list(cfg.baselines)
+    if protocol == "m4" and "naive2" not in methods:
+        methods.append("naive2")
+    y = panel.y.astype(np.float64)
+    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
+    forecasts.update(baseline_forecasts([m for m in methods if m not in STATISTICAL], y,
+                                        panel.offsets, w.series, w.t, H, season))
+    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
+    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
+           if protocol == "etth1" else None)
+    quantiles = (fc.values, forecaster.quantiles) if forecaster.quantiles else None
+    table, per_series = _score(fc.actual, forecasts, scale, w.series, panel.ids, quantiles,
+                               protocol, std)
+
+    stat = OmegaConf.to_container(cfg.statistical, resolve=True)
+    stat_methods = [m for m in methods if m in STATISTICAL]
+    sub = _subset(len(w), stat.pop("max_windows", None))
+    stat_fc = baseline_forecasts(stat_methods, y, panel.offsets, w.series[sub], w.t[sub], H,
+                                 season, **stat) if stat_methods else {}
+    if stat_fc:  # scored beside every other method on the same (possibly fewer) windows
+        suffix = "" if len(sub) == len(w) else "_subset"
+        if suffix:
+            log.info("statistical baselines on %d evenly spaced windows of %d", len(sub), len(w))
+        both = {**{k: v[sub] for k, v in forecasts.items()}, **stat_fc}
+        sub_q = (fc.values[sub], forecaster.quantiles) if quantiles else None
+        t2, s2 = _score(fc.actual[sub], both, scale[sub], w.series[sub], panel.ids, sub_q,
+                        protocol, std)
+        keep = list(stat_fc) if not suffix else list(both)
+        t2, s2 = t2.loc[keep].rename(index=lambda k: k + suffix), s2[s2["method"].isin(keep)]
+        s2 = s2.assign(method=s2["method"] + suffix)
+        table, per_series = pd.concat([table, t2]), pd.concat([per_series, s2], ignore_index=True)
+        if not suffix:  # plotted with the others
+            forecasts.update(stat_fc)
+    print(format_table(table, f"backtest of {tags.get('forecaster.model_uri') or cfg.model_dir} on "
+                              f"{d.source}: {len(w)} windows, horizon {H}, season {season}"
+                              + (f", protocol {protocol}" if protocol else "")))
+
+    run_id = None
+    if cfg.logger.get("enabled", True):
+        uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
+        experiment_id = store.prepare_store(uri, cfg.logger.experiment_name)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"),
+                               tags={**tags, "forecaster.task": "evaluate"})
+        run_id = run.info.run_id
+        try:
+            mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
+            mlflow.log_metrics({"backtest/windows_per_s": len(w) / max(seconds, 1e-9)})
+            items = _plot_items(bt, forecasts, forecaster, int(cfg.logger.plot_series))
+            log_run(table, per_series, items, OmegaConf.to_yaml(cfg, resolve=True))
+            mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+        except BaseException:
+            mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+            raise
+    return EvaluationResult(table, per_series, bt, forecasts, run_id, seconds)
+
+
+def _subset(n: int, max_windows: int | None) -> np.ndarray:
+    """Indices of at most ``max_windows`` of ``n`` windows, evenly spaced (all when ``None``)."""
+    if not max_windows or max_windows >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, int(max_windows)).round().astype(np.int64))
+
+
+def _score(actual, forecasts, scale, series, ids, quantiles, protocol, std):
+    """``score_methods`` plus the protocol's columns (M4: OWA; ETTh1: scaled MSE and MAE)."""
+    table, per_series = scoring.score_methods(actual, forecasts, scale, series, ids, quantiles)
+    if protocol == "m4" and "naive2" in table.index:
+        table["owa"] = scoring.m4_scores(table)["owa"]
+    elif protocol == "etth1":
+        scaled = scoring.scaled_errors(actual, forecasts, std)
+        table["mse_scaled"], table["mae_scaled"] = scaled["mse"], scaled["mae"]
+    return table, per_series
+
+
+def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], forecaster: Forecaster,
+                n: int) -> list[dict]:
+    """The last window of up to ``n`` series, with every method's forecast."""
+    panel, w, H = bt.panel, bt.windows, forecaster.horizon
+    items = []
+    for s in np.unique(w.series)[:n]:
+        i = np.flatnonzero(w.series == s)[-1]
+        first = panel.offsets[s] + w.t[i]
+        hist = slice(max(panel.offsets[s], first - 4 * max(forecaster.input_size, H)), first)
+        item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
+                "ds": panel.ds[first:first + H], "actual": bt.forecasts.actual[i],
+                "forecasts": {k: v[i] for k, v in forecasts.items()}}
+        if len(forecaster.quantiles) > 1:
+            item["lo"], item["hi"] = bt.forecasts.values[i, :, 0], bt.forecasts.values[i, :, -1]
+        items.append(item)
+    return items
+
+
+def protocol_test_metrics(source: str, forecaster: Forecaster, data,
+                          fc: WindowForecasts | None = None) -> dict[str, float]:
+    """The benchmark protocol's scores of a training run's test windows (``data``: the
+    ``Datasets`` it trained on): ``test/owa`` and ``test_naive2/*`` for M4 Hourly,
+    ``test/mse_scaled``, ``test/mae_scaled`` and ``test_naive/*`` for ETTh1; ``{}`` otherwise.
+    ``fc``: the model's forecasts of ``data.test`` when the caller has them already."""
+    protocol = PROTOCOLS.get(source)
+    if protocol is None or not len(data.test):
+        return {}
+    H, season = forecaster.horizon, forecaster.season_length
+    panel, w = data.panel, data.test
+    fc = fc if fc is not None else forecast_windows(forecaster, w)
+    y = panel.y.astype(np.float64)
+    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
+    forecasts.update(baseline_forecasts(["naive", "seasonal_naive", "naive2"], y, panel.offsets,
+                                        w.series, w.t, H, season))
+    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
+    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
+           if protocol == "etth1" else None)
+    table, _ = _score(fc.actual, forecasts, scale, w.series, panel.ids, None, protocol, std)
+    cols = ["owa"] if protocol == "m4" else ["mse_scaled", "mae_scaled"]
+    out = {}
+    for name, row in table.iterrows():
+        prefix = "test" if name == "model" else f"test_{name}"
+        keys = cols + (["smape", "mase"] if name == "naive2" else [])
+        out.update({f"{prefix}/{k}": float(row[k]) for k in keys})
+    return out

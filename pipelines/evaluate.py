@@ -1,0 +1,22 @@
+"""Backtest a model: ``python -m pipelines.evaluate [overrides]`` (composes ``conf/evaluate.yaml``).
+
+    python -m pipelines.evaluate model_uri=models:/forecaster-rnn@champion n_windows=8 step=24
+    python -m pipelines.evaluate model_uri=runs:/RUN_ID/model data.source=m4_hourly data.fill=null
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from forecaster.evaluation.runner import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    result = evaluate(cfg)
+    return float(result.table.loc["model", "mase"])
+
+
+if __name__ == "__main__":
+    main()
