@@ -6,13 +6,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from forecaster.evaluation.runner import evaluate
 
+# an absolute path: the console script has no calling file that Hydra could resolve "../conf" from
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
     result = evaluate(cfg)
     return float(result.table.loc["model", "mase"])

@@ -7,13 +7,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from forecaster.training import train
 
+# an absolute path: the console script has no calling file that Hydra could resolve "../conf" from
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     result = train(cfg)
     # the value a hyperparameter sweeper minimises: validation, never test

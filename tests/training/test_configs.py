@@ -61,3 +61,17 @@ def test_invalid_values_fail_before_training_naming_the_key(tmp_path, override, 
         train(cfg)
     assert named in str(err.value) and "must be" in str(err.value)
     assert not (tmp_path / "out").exists()  # nothing was trained or written
+
+
+def test_console_script_composes_from_any_folder(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "forecaster-train"
+    if not script.exists():
+        pytest.skip("the project is not installed as a package in this environment")
+    proc = subprocess.run([str(script), "model.hidden_size=12", "--cfg", "job"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "hidden_size: 12" in proc.stdout
