@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import RunStatus
@@ -164,9 +166,19 @@ def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.
             "forecaster.command": " ".join(sys.argv), "forecaster.versions": _versions()}
     if os.environ.get(PARENT_ENV):
         tags["mlflow.parentRunId"] = os.environ[PARENT_ENV]
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"), tags=tags)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=_run_name(cfg), tags=tags)
     mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
     return run, cfg.get("ckpt_path")
+
+
+def _run_name(cfg: DictConfig) -> str:
+    """``logger.run_name``, else the command-line overrides: MLflow's generated names repeat
+    under a fixed seed, since they come from Python's seeded ``random``."""
+    if cfg.logger.get("run_name"):
+        return cfg.logger.run_name
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    shown = [o for o in overrides if not o.startswith(("hydra.", "logger.tracking_uri"))]
+    return (" ".join(shown) or "defaults")[:250] + time.strftime(" @%Y-%m-%d %H:%M:%S")
 
 
 def _versions() -> str:

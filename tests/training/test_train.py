@@ -35,6 +35,7 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     params = run.data.params
     assert params["model.hidden_size"] == "8" and params["horizon"] == "6"
     assert params["optim._target_"] == "torch.optim.Adam"
+    assert run.info.run_name.startswith("data=csv input_size=24")  # the overrides, not a random name
     metrics = run.data.metrics
     for key in ("test/mae", "test/rmse", "test/smape", "test/mase", "test/pinball",
                 "test/coverage_0.1_0.9", "test_naive/mase", "test_seasonal_naive/mase",
