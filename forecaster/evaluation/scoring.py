@@ -19,31 +19,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from forecaster.models import metrics as M
+from forecaster.models.metrics import quantile_window_errors, window_errors
 
 POINT = ("mae", "rmse", "smape", "mase")
-
-
-def window_errors(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-window ``[N]`` absolute error, squared error, sMAPE (percent) and MASE."""
-    err = np.abs(actual - forecast)  # [N, H]
-    den = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(err, den, out=np.zeros_like(den, dtype=float), where=den > 0)
-    return {"mae": err.mean(1), "mse": (err ** 2).mean(1), "smape": 200 * ratio.mean(1),
-            "mase": err.mean(1) / scale}
-
-
-def quantile_window_errors(actual: np.ndarray, values: np.ndarray,
-                           quantiles: Sequence[float]) -> dict[str, np.ndarray]:
-    """Per-window ``[N]`` pinball loss and coverage of each symmetric interval of ``values``
-    ``[N, H, Q]`` (the names the training run logs: ``pinball``, ``coverage_0.1_0.9``)."""
-    q = np.asarray(quantiles, dtype=float)
-    u = actual[..., None] - values  # [N, H, Q]
-    out = {"pinball": np.maximum(q * u, (q - 1) * u).mean((1, 2))}
-    for i in range(len(q) // 2):
-        lo, hi = values[:, :, i], values[:, :, len(q) - 1 - i]
-        out[f"coverage_{q[i]:g}_{q[-1 - i]:g}"] = ((actual >= lo) & (actual <= hi)).mean(1)
-    return out
 
 
 def _aggregate(per_window: Mapping[str, np.ndarray], groups: np.ndarray | None,

@@ -49,9 +49,8 @@ def score(forecaster: Forecaster, fc: WindowForecasts, y: np.ndarray, offsets: n
     q = forecaster.quantiles
     if q:
         result["model"]["pinball"] = M.pinball(fc.actual, fc.values, q)
-        for i in range(len(q) // 2):
-            lo, hi = fc.values[:, :, i], fc.values[:, :, len(q) - 1 - i]
-            result["model"][f"coverage_{q[i]:g}_{q[-1 - i]:g}"] = M.coverage(fc.actual, lo, hi)
+        for name, lo, hi in M.intervals(fc.values, q):
+            result["model"][name] = M.coverage(fc.actual, lo, hi)
     baselines = M.naive_forecasts(y, offsets, fc.series, fc.t, H, season_length)
     for name, forecast in baselines.items():
         result[name] = M.point_metrics(fc.actual, forecast, scale)

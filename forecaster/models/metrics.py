@@ -41,11 +41,16 @@ def rmse(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.sqrt(np.mean((y - y_hat) ** 2)))
 
 
+def _smape_terms(y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """Elementwise ``200 |y - y_hat| / (|y| + |y_hat|)`` (0 where both are 0)."""
+    den = np.abs(y) + np.abs(y_hat)
+    return 200.0 * np.divide(np.abs(y - y_hat), den, out=np.zeros_like(den, dtype=float),
+                             where=den > 0)
+
+
 def smape(y: np.ndarray, y_hat: np.ndarray) -> float:
     """Symmetric MAPE in percent, ``200 |y - y_hat| / (|y| + |y_hat|)`` (0 where both are 0)."""
-    den = np.abs(y) + np.abs(y_hat)
-    ratio = np.divide(np.abs(y - y_hat), den, out=np.zeros_like(den, dtype=float), where=den > 0)
-    return float(200.0 * np.mean(ratio))
+    return float(np.mean(_smape_terms(y, y_hat)))
 
 
 def mase(y: np.ndarray, y_hat: np.ndarray, scale: np.ndarray) -> float:
@@ -82,16 +87,43 @@ def seasonal_scales(y: np.ndarray, offsets: np.ndarray, series: np.ndarray, t: n
     return np.where(scale > 0, scale, 1.0)
 
 
+def _pinball_terms(y: np.ndarray, q_hat: np.ndarray, quantiles) -> np.ndarray:
+    """Elementwise pinball loss of ``q_hat`` ``[N, H, Q]`` against ``y`` ``[N, H]``."""
+    q = np.asarray(quantiles, dtype=float)
+    u = y[..., None] - q_hat  # [N, H, Q]
+    return np.maximum(q * u, (q - 1) * u)
+
+
 def pinball(y: np.ndarray, q_hat: np.ndarray, quantiles) -> float:
     """Mean pinball loss over ``q_hat`` ``[N, H, Q]``."""
-    q = np.asarray(quantiles, dtype=float)
-    u = y[..., None] - q_hat
-    return float(np.mean(np.maximum(q * u, (q - 1) * u)))
+    return float(np.mean(_pinball_terms(y, q_hat, quantiles)))
 
 
 def coverage(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     """Share of actual values inside ``[lo, hi]``."""
     return float(np.mean((y >= lo) & (y <= hi)))
+
+
+def intervals(values: np.ndarray, quantiles) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The symmetric intervals of quantile forecasts ``values`` ``[N, H, Q]`` (ascending
+    quantiles): ``[("coverage_0.1_0.9", lo, hi), ...]``, outermost first."""
+    q = list(quantiles)
+    return [(f"coverage_{q[i]:g}_{q[-1 - i]:g}", values[:, :, i], values[:, :, len(q) - 1 - i])
+            for i in range(len(q) // 2)]
+
+
+def window_errors(y: np.ndarray, y_hat: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-window ``[N]`` absolute error, squared error, sMAPE (percent) and MASE."""
+    err = np.abs(y - y_hat)  # [N, H]
+    return {"mae": err.mean(1), "mse": (err ** 2).mean(1), "smape": _smape_terms(y, y_hat).mean(1),
+            "mase": err.mean(1) / scale}
+
+
+def quantile_window_errors(y: np.ndarray, values: np.ndarray, quantiles) -> dict[str, np.ndarray]:
+    """Per-window ``[N]`` pinball loss and coverage of each symmetric interval of ``values``."""
+    out = {"pinball": _pinball_terms(y, values, quantiles).mean((1, 2))}
+    out.update({name: ((y >= lo) & (y <= hi)).mean(1) for name, lo, hi in intervals(values, quantiles)})
+    return out
 
 
 def point_metrics(y: np.ndarray, y_hat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
