@@ -94,12 +94,8 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     if protocol == "m4" and "naive2" not in methods:
         methods.append("naive2")
     y = panel.y.astype(np.float64)
-    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
-    forecasts.update(baseline_forecasts([m for m in methods if m not in STATISTICAL], y,
-                                        panel.offsets, w.series, w.t, H, season))
-    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
-    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
-           if protocol == "etth1" else None)
+    point_baselines = [m for m in methods if m not in STATISTICAL]
+    forecasts, scale, std = _methods(forecaster, panel, w, fc, point_baselines, season, protocol)
     quantiles = (fc.values, forecaster.quantiles) if forecaster.quantiles else None
     table, per_series = _score(fc.actual, forecasts, scale, w.series, panel.ids, quantiles,
                                protocol, std)
@@ -182,6 +178,20 @@ def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], forecaster: Fore
     return items
 
 
+def _methods(forecaster: Forecaster, panel, w, fc: WindowForecasts, baselines: list[str],
+             season: int, protocol: str | None) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
+    """The point forecasts ``[N, H]`` of the model and ``baselines`` on the windows ``w``, their
+    MASE scales ``[N]``, and the ETTh1 protocol's training-row std (None for other protocols)."""
+    y = panel.y.astype(np.float64)
+    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
+    forecasts.update(baseline_forecasts(baselines, y, panel.offsets, w.series, w.t,
+                                        forecaster.horizon, season))
+    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
+    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
+           if protocol == "etth1" else None)
+    return forecasts, scale, std
+
+
 def protocol_test_metrics(source: str, forecaster: Forecaster, data,
                           fc: WindowForecasts | None = None) -> dict[str, float]:
     """The benchmark protocol's scores of a training run's test windows (``data``: the
@@ -191,16 +201,10 @@ def protocol_test_metrics(source: str, forecaster: Forecaster, data,
     protocol = PROTOCOLS.get(source)
     if protocol is None or not len(data.test):
         return {}
-    H, season = forecaster.horizon, forecaster.season_length
     panel, w = data.panel, data.test
     fc = fc if fc is not None else forecast_windows(forecaster, w)
-    y = panel.y.astype(np.float64)
-    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
-    forecasts.update(baseline_forecasts(["naive", "seasonal_naive", "naive2"], y, panel.offsets,
-                                        w.series, w.t, H, season))
-    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
-    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
-           if protocol == "etth1" else None)
+    forecasts, scale, std = _methods(forecaster, panel, w, fc, ["naive", "seasonal_naive", "naive2"],
+                                     forecaster.season_length, protocol)
     table, _ = _score(fc.actual, forecasts, scale, w.series, panel.ids, None, protocol, std)
     cols = ["owa"] if protocol == "m4" else ["mse_scaled", "mae_scaled"]
     out = {}

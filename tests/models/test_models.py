@@ -1,7 +1,6 @@
 """Losses, metrics, baselines and the network's output contract."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
