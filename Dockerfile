@@ -9,7 +9,9 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     BENTOML_HOME=/home/app/bentoml \
     MLFLOW_TRACKING_URI=sqlite:////data/mlflow.db \
-    FORECASTER_MODEL_URI=models:/forecaster-rnn@champion
+    FORECASTER_MODEL_URI=models:/forecaster-rnn@champion \
+    FORECASTER_WORKERS=cpu_count
+# (one server process per CPU the container may use: /forecast_batch scales with them)
 
 # curl for the HEALTHCHECK
 RUN apt-get update && apt-get install -y --no-install-recommends curl \

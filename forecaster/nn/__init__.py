@@ -1,6 +1,6 @@
 """Pure-torch building blocks: the TensorFlow-exact BasicRNNCell, dynamic_rnn, weight interchange."""
 
-from forecaster.nn.cell import ACTIVATIONS, BasicRNNCell, dynamic_rnn, get_activation
+from forecaster.nn.cell import ACTIVATIONS, BasicRNNCell, dynamic_rnn, final_state, get_activation
 from forecaster.nn.convert import (
     cell_from_torch_rnn,
     from_keras,
@@ -19,6 +19,7 @@ __all__ = [
     "RNNForecastNet",
     "cell_from_torch_rnn",
     "dynamic_rnn",
+    "final_state",
     "from_keras",
     "from_tf1",
     "from_torch",

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F_
 from torch import Tensor, nn
 
-from forecaster.nn.cell import BasicRNNCell, dynamic_rnn
+from forecaster.nn.cell import BasicRNNCell, dynamic_rnn, final_state
 
 
 class RNNForecastNet(nn.Module):
@@ -90,7 +90,10 @@ class RNNForecastNet(nn.Module):
         for k, cell in enumerate(self.cells):
             if k > 0:
                 h = self.dropout(h)
-            h, state = dynamic_rnn(cell, h)  # [B, L, D], [B, D]
+            if k + 1 < len(self.cells):
+                h, _ = dynamic_rnn(cell, h)  # [B, L, D]
+            else:  # the head reads only the last state
+                state = final_state(cell, h)  # [B, D]
         parts = [state]
         if self.n_futr:
             parts.append(futr.reshape(B, self.horizon * self.n_futr))  # [B, H*C]
@@ -99,7 +102,8 @@ class RNNForecastNet(nn.Module):
         z = torch.cat(parts, 1) if len(parts) > 1 else state
         out = self.head(z).view(B, self.horizon, self.n_outputs)  # [B, H, Q]
         if self.n_outputs > 1:
-            out = torch.cat([out[..., :1], F_.softplus(out[..., 1:])], -1).cumsum(-1)
+            # softplus of a strided view takes torch's scalar path (~14x slower): copy first
+            out = torch.cat([out[..., :1], F_.softplus(out[..., 1:].contiguous())], -1).cumsum(-1)
         if self.local_level:
             out = out + base  # [B, H, Q]
         return out

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from forecaster.data.frames import DataValidationError, same_freq
@@ -292,8 +293,8 @@ class ServedModel:
         return [s.id if s.id is not None else f"__request_{k}" for k, s in enumerate(series)]
 
     def render(self, s: Series, values: np.ndarray, horizon: int) -> dict:
-        """One series' answer from its ``[H, Q]`` forecasts."""
-        columns = values[:horizon].T.tolist()  # Q lists of h floats, one conversion
+        """One series' answer from its ``[H, Q]`` forecasts (numpy rows, for :func:`to_json`)."""
+        columns = np.ascontiguousarray(values[:horizon].T)  # [Q, h]
         out = {"forecast": columns[self.forecaster.point_index]}
         if s.future_ds is not None:
             out["timestamps"] = s.future_ds
@@ -303,7 +304,7 @@ class ServedModel:
 
     def render_many(self, series: Sequence[Series], values: np.ndarray, horizon: int) -> list[dict]:
         """The answers of a batch (``id`` first) from its ``[B, H, Q]`` forecasts."""
-        columns = values[:, :horizon].transpose(0, 2, 1).tolist()  # [B][Q][h], one conversion
+        columns = np.ascontiguousarray(values[:, :horizon].transpose(0, 2, 1))  # [B, Q, h]
         point, keys = self.forecaster.point_index, self.quantile_keys
         out = []
         for s, cols in zip(series, columns):
@@ -314,6 +315,15 @@ class ServedModel:
                 d["intervals"] = dict(zip(keys, cols))
             out.append(d)
         return out
+
+
+def to_json(body: dict) -> bytes:
+    """A rendered answer as JSON bytes. Forecast rows stay float32 numpy arrays and are written
+    by orjson as the shortest decimal that reads back as the same float32 (``315.12346``, not
+    the float64 expansion ``315.1234619140625``): the model's own precision, half the bytes, and
+    ~3x faster than converting to Python floats first. Non-finite forecasts never get here
+    (``Forecaster.predict_batch`` raises ``NonFiniteForecastError``)."""
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 # ------------------------------------------------------------------------------ batching

@@ -11,6 +11,7 @@ from forecaster.nn import (
     BasicRNNCell,
     cell_from_torch_rnn,
     dynamic_rnn,
+    final_state,
     from_keras,
     from_tf1,
     from_torch,
@@ -145,6 +146,34 @@ def test_generic_cell_path_agrees_with_fast_path():
 
     for a, b in zip(dynamic_rnn(Wrapped(), x), dynamic_rnn(cell, x)):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "identity"])
+@pytest.mark.parametrize("B,T,F,D", [(1, 1, 1, 4), (3, 7, 2, 5), (1000, 104, 1, 64),
+                                     (4100, 9, 3, 64), (2, 300, 8, 16)])
+def test_final_state_is_dynamic_rnns_final_state_to_the_bit(activation, B, T, F, D):
+    """Inference keeps only the state (two [B, D] buffers, inputs projected a few steps at a
+    time: several chunks for the large shapes); same kernels, same order, same bits."""
+    torch.manual_seed(B + T)
+    cell = BasicRNNCell(F, D, activation)
+    with torch.no_grad():
+        cell.bias.normal_()
+    x, h0 = torch.randn(B, T, F), torch.randn(B, D)
+    with torch.inference_mode():
+        for init in (None, h0):
+            assert torch.equal(final_state(cell, x, init), dynamic_rnn(cell, x, init)[1])
+    assert torch.equal(h0, h0.clone())  # the initial state is not written to
+
+
+def test_final_state_trains_through_dynamic_rnn():
+    torch.manual_seed(5)
+    cell = BasicRNNCell(2, 3).double()
+    x = torch.randn(4, 6, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: final_state(cell, x), (x,))
+    final_state(cell, x).sum().backward()
+    assert cell.kernel.grad is not None and x.grad is not None
+    assert torch.equal(final_state(cell, torch.zeros(4, 0, 2, dtype=torch.float64)),
+                       torch.zeros(4, 3, dtype=torch.float64))  # no steps: the initial state
 
 
 def test_callable_activation():

@@ -176,6 +176,8 @@ def test_content_type_and_body_size(client, meta):
 
 # ------------------------------------------------------------------------------ one path
 def test_served_forecast_equals_pyfunc(client, meta, store, tmp_path):
+    """Same numbers to the bit: the service writes each float32 forecast as the shortest decimal
+    that reads back as that float32, and the pyfunc model returns the float32 values."""
     values, ts = history(meta)
     served = client.post("/forecast", json={"values": values, "timestamps": ts}).json()
     frame = pd.DataFrame({"unique_id": "series", "ds": pd.to_datetime(ts), "y": values})
@@ -184,19 +186,19 @@ def test_served_forecast_equals_pyfunc(client, meta, store, tmp_path):
         "import sys, mlflow, pandas as pd\n"
         f"model = mlflow.pyfunc.load_model({MODEL_URI!r})\n"
         f"out = model.predict(pd.read_parquet({str(tmp_path / 'history.parquet')!r}))\n"
-        f"out.to_json({str(tmp_path / 'out.json')!r}, orient='records')\n")
+        f"out.to_parquet({str(tmp_path / 'out.parquet')!r})\n")
     env = {k: v for k, v in store.items() if k != "tmp"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120,
                             env={**__import__("os").environ, **env}, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    pyfunc = pd.read_json(tmp_path / "out.json", orient="records")
-    np.testing.assert_allclose(served["forecast"], pyfunc["y_hat"].to_numpy(), rtol=1e-6,
-                               atol=1e-6)
+    pyfunc = pd.read_parquet(tmp_path / "out.parquet")
+    assert pyfunc["y_hat"].dtype == np.float32
+    np.testing.assert_array_equal(np.float32(served["forecast"]), pyfunc["y_hat"].to_numpy())
     for q in meta["quantiles"]:
         col = f"y_q{round(q * 100, 4):g}"
-        np.testing.assert_allclose(served["intervals"][f"{q:g}"], pyfunc[col], rtol=1e-6,
-                                   atol=1e-6)
+        np.testing.assert_array_equal(np.float32(served["intervals"][f"{q:g}"]),
+                                      pyfunc[col].to_numpy())
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -256,17 +258,39 @@ def test_pipelines_serve_wrapper_and_export(store, tmp_path, meta):
         cwd=ROOT, env={**__import__("os").environ, **env}, capture_output=True, text=True,
         timeout=120)
     assert exported.returncode == 0, exported.stderr[-3000:]
-    # the folder alone, with no tracking store, through the wrapper and its --port
-    srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"),
+    # the folder alone, with no tracking store, through the wrapper and its --port, in two
+    # worker processes (as the Docker image runs with FORECASTER_WORKERS=cpu_count)
+    srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"), "FORECASTER_WORKERS": "2",
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path,
                  cmd=[sys.executable, "-m", "pipelines.serve"])
     try:
         srv.wait_ready()
         values, _ = history(meta)
-        r = httpx.post(srv.url + "/forecast", json={"values": values}, timeout=30)
-        assert r.status_code == 200 and r.json()["model"]["version"] == meta["version"]
+        for _ in range(4):  # a connection each: the workers share the listening socket
+            r = httpx.post(srv.url + "/forecast", json={"values": values}, timeout=30)
+            assert r.status_code == 200 and r.json()["model"]["version"] == meta["version"]
+        r = httpx.post(srv.url + "/forecast_batch", timeout=30, json={
+            "series": [{"id": str(k), "values": values} for k in range(50)]})
+        assert r.status_code == 200 and len(r.json()["forecasts"]) == 50
     finally:
-        srv.stop()
+        assert srv.stop() == 0
+    assert srv.output().count("serving forecaster-rnn") == 2  # one model load per worker
+
+
+@pytest.mark.parametrize("value,expected", [("1", 1), (" 4 ", 4), ("cpu_count", "cpu_count")])
+def test_workers_setting(value, expected):
+    from forecaster.serving.service import _workers
+
+    assert _workers(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", ""])
+def test_a_bad_workers_setting_is_named(value):
+    from forecaster.serving.service import _workers
+
+    with pytest.raises(SystemExit, match="FORECASTER_WORKERS must be a positive integer or "
+                                         "'cpu_count'"):
+        _workers(value)
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
