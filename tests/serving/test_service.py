@@ -277,6 +277,35 @@ def test_pipelines_serve_wrapper_and_export(store, tmp_path, meta):
     assert srv.output().count("serving forecaster-rnn") == 2  # one model load per worker
 
 
+def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
+    """--export-bento, then `bentoml build` (bentofile.yaml), then `bentoml serve` of the Bento
+    with an empty tracking store: the model comes from inside the Bento."""
+    import os
+    import re
+
+    home = {"BENTOML_HOME": str(tmp_path / "bentoml")}
+    env = {**os.environ, **{k: v for k, v in store.items() if k != "tmp"}, **home}
+    exported = subprocess.run([sys.executable, "-m", "pipelines.serve", "--export-bento"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    tag = re.search(r"saved BentoML model (\S+);", exported.stdout)[1]
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build"], cwd=ROOT, timeout=180,
+                           env={**env, "FORECASTER_BENTO_MODEL": tag}, capture_output=True,
+                           text=True)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    srv = Server({**home, "FORECASTER_BENTO_MODEL": tag,
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}, tmp_path,
+                 cmd=[sys.executable, "-m", "bentoml", "serve", "forecaster:latest"])
+    try:
+        srv.wait_ready()
+        values, _ = history(meta)
+        r = httpx.post(srv.url + "/forecast", json={"values": values}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["version"] == meta["version"]
+    finally:
+        srv.stop()
+
+
 @pytest.mark.parametrize("value,expected", [("1", 1), (" 4 ", 4), ("cpu_count", "cpu_count")])
 def test_workers_setting(value, expected):
     from forecaster.serving.service import _workers
