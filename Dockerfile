@@ -11,7 +11,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     MLFLOW_TRACKING_URI=sqlite:////data/mlflow.db \
     FORECASTER_MODEL_URI=models:/forecaster-rnn@champion \
     FORECASTER_WORKERS=cpu_count
-# (one server process per CPU the container may use: /forecast_batch scales with them)
+# (one server process per CPU the container may use: /forecast_batch scales with them.
+# BentoML reads the cgroup quota, so `docker run --cpus 2` gives 2; with no limit it is every
+# host core, each loading the model: set --cpus or FORECASTER_WORKERS=N on a large host)
 
 # curl for the HEALTHCHECK
 RUN apt-get update && apt-get install -y --no-install-recommends curl \

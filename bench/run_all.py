@@ -139,7 +139,7 @@ def bench_serve(quick: bool, model_dir: Path) -> None:
                 "bare FastAPI app (target >= 0.7x at 32)", "higher")
             if c == max(bare):
                 row(f"serving /forecast p99, {name}, {c} clients", r["p99_ms"], 50.0, "ms",
-                    "the target", "lower")
+                    "the target (set for 32 clients)", "lower")
         elif "series_per_s" in r:
             row(f"serving /forecast_batch, {name}, {c} clients", r["series_per_s"], 50_000,
                 "series/s", "the target", "higher")

@@ -143,17 +143,25 @@ async def _load(port: int, path: str, body: bytes, clients: int, duration: float
     raw = _request("POST", path, body)
     latencies: list[float] = []
     errors = 0
-    stop_at = time.perf_counter() + duration
+    connected, go = 0, asyncio.Event()
+    window = {}
 
     async def client(k: int):
-        nonlocal errors
-        # clients arrive one after another (as real ones do), not in the same instant: several
+        nonlocal errors, connected
+        # clients connect one after another (as real ones do), not in the same instant: several
         # server workers share one listening socket and a worker that wakes to find several
-        # connections waiting takes them all, while a busy one leaves the next to an idle one
+        # connections waiting takes them all, while a busy one leaves the next to an idle one.
+        # The clock starts once all are connected, so the stagger is not counted.
         await asyncio.sleep(k * stagger_s)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connected += 1
+        if connected == clients:
+            window["start"] = time.perf_counter()
+            window["stop"] = window["start"] + duration
+            go.set()
+        await go.wait()
         try:
-            while time.perf_counter() < stop_at:
+            while time.perf_counter() < window["stop"]:
                 t0 = time.perf_counter()
                 writer.write(raw)
                 await writer.drain()
@@ -163,9 +171,8 @@ async def _load(port: int, path: str, body: bytes, clients: int, duration: float
         finally:
             writer.close()
 
-    t0 = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(clients)))
-    elapsed = time.perf_counter() - t0
+    elapsed = time.perf_counter() - window["start"]
     lat = np.array(latencies) * 1000
     return {"rps": len(lat) / elapsed, "p50_ms": float(np.percentile(lat, 50)),
             "p99_ms": float(np.percentile(lat, 99)), "n": len(lat), "errors": errors}

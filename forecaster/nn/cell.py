@@ -181,8 +181,9 @@ def final_state(cell: nn.Module, inputs: Tensor, initial_state: Tensor | None = 
     buffers that stay in cache, and the input half is projected a few steps at a time, so no
     ``[T, B, D]`` tensor is written (for 1,000 series of 104 steps that is 27 MB, and writing
     it took as long as the recurrence). The same kernels run in the same order on the same
-    values as in ``dynamic_rnn``, so the state is the same to the bit (tested). Otherwise this
-    is ``dynamic_rnn``.
+    values as in ``dynamic_rnn``, so the state is the same to the bit (tested). When a gradient
+    is needed, for another cell, or for an empty batch or sequence, it returns
+    ``dynamic_rnn(...)[1]``.
 
     Args:
         cell, inputs ``[B, T, F]``, initial_state ``[B, D]``: as for ``dynamic_rnn``.
@@ -191,17 +192,20 @@ def final_state(cell: nn.Module, inputs: Tensor, initial_state: Tensor | None = 
         ``final_state [B, D]``.
     """
     fast = (isinstance(cell, BasicRNNCell) and cell.activation in _ACTIVATIONS
-            and inputs.dim() == 3 and inputs.shape[1] > 0 and inputs.shape[2] == cell.input_size
-            and not (torch.is_grad_enabled() and (inputs.requires_grad or cell.kernel.requires_grad
-                                                  or (initial_state is not None
-                                                      and initial_state.requires_grad))))
+            and inputs.dim() == 3 and inputs.shape[0] > 0 and inputs.shape[1] > 0
+            and inputs.shape[2] == cell.input_size
+            and not (torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad
+                for t in (inputs, cell.kernel, cell.bias, initial_state))))
     if not fast:
         return dynamic_rnn(cell, inputs, initial_state)[1]
     B, T, F = inputs.shape
     D = cell.hidden_size
     act_ = _ACTIVATIONS[cell.activation][1]
     W_x, W_h = cell.kernel[:F], cell.kernel[F:]  # [F, D], [D, D]
-    h = inputs.new_zeros(B, D) if initial_state is None else initial_state.clone()
+    h = inputs.new_zeros(B, D)
+    if initial_state is not None:
+        h.copy_(initial_state)  # dtype and broadcasting as in dynamic_rnn
     h_next = torch.empty_like(h)
     chunk = max(1, min(T, _FINAL_STATE_CHUNK // (B * D)))  # steps projected at once
     xw = inputs.new_empty(chunk * B, D)  # [chunk*B, D]

@@ -319,8 +319,8 @@ class ServedModel:
 
 def to_json(body: dict) -> bytes:
     """A rendered answer as JSON bytes. Forecast rows stay float32 numpy arrays and are written
-    by orjson as the shortest decimal that reads back as the same float32 (``315.12346``, not
-    the float64 expansion ``315.1234619140625``): the model's own precision, half the bytes, and
+    by orjson as the shortest decimal that reads back as the same float32 (``315.12347``, not
+    the float64 expansion ``315.12347412109375``): the model's own precision, half the bytes, and
     ~3x faster than converting to Python floats first. Non-finite forecasts never get here
     (``Forecaster.predict_batch`` raises ``NonFiniteForecastError``)."""
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -83,3 +83,17 @@ def test_seasonal_skip_starts_from_seasonal_naive():
         flat.head.weight.zero_()
         flat.head.bias.zero_()
     np.testing.assert_array_equal(flat(x)[0, :, 0].detach().numpy(), [7, 7])
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_inference_forward_equals_the_training_forward(num_layers):
+    """The last layer's inference path (final_state) gives the network the same forecasts as
+    the training path (dynamic_rnn with its autograd node), to the bit."""
+    torch.manual_seed(3)
+    net = RNNForecastNet(n_features=3, horizon=6, hidden_size=16, num_layers=num_layers,
+                         n_outputs=3, season_length=4).eval()
+    x = torch.randn(50, 24, 3)
+    trained = net(x)
+    assert trained.requires_grad
+    with torch.inference_mode():
+        assert torch.equal(net(x), trained.detach())

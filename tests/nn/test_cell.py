@@ -150,19 +150,23 @@ def test_generic_cell_path_agrees_with_fast_path():
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "identity"])
 @pytest.mark.parametrize("B,T,F,D", [(1, 1, 1, 4), (3, 7, 2, 5), (1000, 104, 1, 64),
-                                     (4100, 9, 3, 64), (2, 300, 8, 16)])
+                                     (4100, 9, 3, 64), (2, 300, 8, 16), (1000, 103, 64, 64)])
 def test_final_state_is_dynamic_rnns_final_state_to_the_bit(activation, B, T, F, D):
     """Inference keeps only the state (two [B, D] buffers, inputs projected a few steps at a
-    time: several chunks for the large shapes); same kernels, same order, same bits."""
+    time: several chunks for the large shapes, the last one partial for T=103); same kernels,
+    same order, same bits. The last case reads a second layer's strided outputs."""
     torch.manual_seed(B + T)
     cell = BasicRNNCell(F, D, activation)
     with torch.no_grad():
         cell.bias.normal_()
     x, h0 = torch.randn(B, T, F), torch.randn(B, D)
+    if F == 64:  # a first layer's outputs: a [B, T, D] view of a time-major buffer
+        x = dynamic_rnn(BasicRNNCell(3, F), torch.randn(B, T, 3))[0].detach()
+    h0_before = h0.clone()
     with torch.inference_mode():
         for init in (None, h0):
             assert torch.equal(final_state(cell, x, init), dynamic_rnn(cell, x, init)[1])
-    assert torch.equal(h0, h0.clone())  # the initial state is not written to
+    assert torch.equal(h0, h0_before)  # the initial state is not written to
 
 
 def test_final_state_trains_through_dynamic_rnn():
@@ -174,6 +178,35 @@ def test_final_state_trains_through_dynamic_rnn():
     assert cell.kernel.grad is not None and x.grad is not None
     assert torch.equal(final_state(cell, torch.zeros(4, 0, 2, dtype=torch.float64)),
                        torch.zeros(4, 3, dtype=torch.float64))  # no steps: the initial state
+    assert final_state(cell, torch.zeros(0, 5, 2, dtype=torch.float64)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("trainable", ["kernel", "bias", "initial_state", "nothing"])
+def test_final_state_keeps_the_gradient_of_whatever_needs_one(trainable):
+    """Frozen kernel with a trainable bias (or initial state) still gets its gradient; with
+    nothing to train, under grad mode, the fast path runs and matches dynamic_rnn."""
+    torch.manual_seed(6)
+    cell = BasicRNNCell(2, 3).double()
+    x = torch.randn(4, 6, 2, dtype=torch.float64)
+    h0 = torch.randn(4, 3, dtype=torch.float64, requires_grad=trainable == "initial_state")
+    cell.kernel.requires_grad_(trainable == "kernel")
+    cell.bias.requires_grad_(trainable == "bias")
+    h = final_state(cell, x, h0)
+    assert torch.equal(h.detach(), dynamic_rnn(cell, x, h0)[1].detach())
+    if trainable == "nothing":
+        assert not h.requires_grad
+        return
+    h.sum().backward()
+    grad = {"kernel": cell.kernel.grad, "bias": cell.bias.grad, "initial_state": h0.grad}[trainable]
+    assert grad is not None and grad.abs().sum() > 0
+
+
+def test_final_state_takes_the_initial_state_like_dynamic_rnn():
+    cell = BasicRNNCell(2, 3)
+    x = torch.randn(4, 5, 2)
+    with torch.no_grad():
+        for h0 in (torch.randn(1, 3), torch.randn(4, 3, dtype=torch.float64)):  # broadcast, cast
+            assert torch.equal(final_state(cell, x, h0), dynamic_rnn(cell, x, h0.float().expand(4, 3))[1])
 
 
 def test_callable_activation():

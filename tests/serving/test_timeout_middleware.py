@@ -78,3 +78,16 @@ def test_a_request_past_the_timeout_gets_504():
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = json.loads(next(m for m in sent if m["type"] == "http.response.body")["body"])
     assert start["status"] == 504 and "0.05 seconds" in body["error"]
+
+
+@pytest.mark.timeout(30)
+def test_an_app_failing_before_it_answers_is_not_waited_on():
+    async def failing(scope, receive, send):
+        raise RuntimeError("boom")
+
+    async def main():
+        middleware = CancellingTimeoutMiddleware(failing, timeout=60)
+        with pytest.raises(RuntimeError, match="boom"):
+            await asyncio.wait_for(middleware(SCOPE, None, None), timeout=5)
+
+    asyncio.run(main())
