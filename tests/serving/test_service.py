@@ -139,6 +139,8 @@ def test_bad_input_is_a_4xx_naming_the_field(client, meta, case):
     if field:
         assert any(field in map(str, d["loc"]) for d in err["detail"]), err
     assert all(d["msg"] for d in err["detail"])
+    if case == "too few values":  # says how many are needed
+        assert f"at least the model's input_size {meta['input_size']}" in err["detail"][0]["msg"]
     assert_ready(client)
 
 
@@ -251,16 +253,23 @@ def test_startup_fails_with_how_to_train(tmp_path):
     assert "python -m pipelines.train" in srv.output()
 
 
-def test_pipelines_serve_wrapper_and_export(store, tmp_path, meta):
+@pytest.fixture(scope="module")
+def exported(store, tmp_path_factory):
+    """The champion written to a folder by `python -m pipelines.serve --export`."""
+    folder = tmp_path_factory.mktemp("exported") / "model"
     env = {k: v for k, v in store.items() if k != "tmp"}
-    exported = subprocess.run(
-        [sys.executable, "-m", "pipelines.serve", "--export", str(tmp_path / "model")],
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.serve", "--export", str(folder)],
         cwd=ROOT, env={**__import__("os").environ, **env}, capture_output=True, text=True,
         timeout=120)
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_pipelines_serve_wrapper_and_export(exported, tmp_path, meta):
     # the folder alone, with no tracking store, through the wrapper and its --port, in two
     # worker processes (as the Docker image runs with FORECASTER_WORKERS=cpu_count)
-    srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"), "FORECASTER_WORKERS": "2",
+    srv = Server({"FORECASTER_MODEL_DIR": str(exported), "FORECASTER_WORKERS": "2",
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path,
                  cmd=[sys.executable, "-m", "pipelines.serve"])
     try:
@@ -275,6 +284,94 @@ def test_pipelines_serve_wrapper_and_export(store, tmp_path, meta):
     finally:
         assert srv.stop() == 0
     assert srv.output().count("serving forecaster-rnn") == 2  # one model load per worker
+
+
+def test_covariate_rules_over_http(tmp_path):
+    """A model with a known-future covariate and calendar features, served from a folder:
+    covariates and timestamps are required, of the right length, and named when wrong."""
+    from forecaster.data import FeatureSpec, SeriesScaler
+    from forecaster.models import Forecaster
+    from forecaster.nn import RNNForecastNet
+    from forecaster.serving.predict import export
+    from forecaster.tracking.loading import ModelInfo
+
+    import torch
+
+    torch.manual_seed(0)
+    spec = FeatureSpec(8, 4, calendar=("hour",), futr_exog=("temp",), freq="h")
+    config = {"n_features": spec.n_features, "horizon": 4, "hidden_size": 8,
+              "n_futr": spec.n_futr, "n_outputs": 1}
+    rng = np.random.default_rng(1)
+    scaler = SeriesScaler(spec.scaler).fit(rng.normal(5, 2, 40), np.array([0, 40]),
+                                           np.array([40]), ["a"], rng.normal(size=(40, 1)),
+                                           spec.futr_exog)
+    export(Forecaster(RNNForecastNet(**config), config, spec, scaler, quantiles=()),
+           ModelInfo(uri="test", name="covariate-model"), tmp_path / "model")
+    srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"),
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
+    n = 10
+    values = rng.normal(5, 2, n).tolist()
+    ts = [t.isoformat() for t in pd.date_range("2024-01-01", periods=n, freq="h")]
+    temp = rng.normal(size=n + 4).tolist()
+    cases = {  # body -> loc of the error
+        "no covariates": ({"values": values, "timestamps": ts}, ["covariates", "temp"]),
+        "short covariate": ({"values": values, "timestamps": ts, "covariates": {"temp": temp[:-1]}},
+                            ["covariates", "temp"]),
+        "no timestamps": ({"values": values, "covariates": {"temp": temp}}, ["timestamps"]),
+    }
+    try:
+        srv.wait_ready()
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            ok = c.post("/forecast", json={"values": values, "timestamps": ts,
+                                           "covariates": {"temp": temp}})
+            assert ok.status_code == 200 and len(ok.json()["forecast"]) == 4, ok.text
+            for case, (body, loc) in cases.items():
+                r = c.post("/forecast", json=body)
+                assert r.status_code == 400, (case, r.text)
+                assert [d["loc"] for d in r.json()["detail"]] == [loc], (case, r.text)
+                assert_ready(c)
+            r = c.post("/forecast", json=cases["short covariate"][0])
+            assert f"= {n + 4} values, got {n + 3}" in r.json()["detail"][0]["msg"]
+            r = c.post("/forecast_batch", json={"series": [
+                {"id": "a", "values": values, "timestamps": ts, "covariates": {"temp": temp}},
+                {"id": "b", "values": values, "timestamps": ts}]})
+            assert r.status_code == 400
+            assert r.json()["detail"][0]["loc"] == ["series", 1, "covariates", "temp"], r.text
+            assert_ready(c)
+    finally:
+        assert srv.stop() == 0
+
+
+def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, meta):
+    """A model whose weights give NaN: both endpoints answer 500 with a JSON error (never a 200
+    with null), the error is logged, and the server stays ready."""
+    import shutil
+
+    import torch
+
+    broken = tmp_path / "broken"
+    shutil.copytree(exported, broken)
+    weights = torch.load(broken / "weights.pt", weights_only=True)
+    weights["head.bias"][0] = float("nan")
+    torch.save(weights, broken / "weights.pt")
+    srv = Server({"FORECASTER_MODEL_DIR": str(broken),
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
+    try:
+        srv.wait_ready()
+        values, _ = history(meta)
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for path, body in [("/forecast", {"values": values}),
+                               ("/forecast_batch", {"series": [{"id": "a", "values": values},
+                                                               {"id": "b", "values": values}]})]:
+                r = c.post(path, json=body)
+                assert r.status_code == 500, (path, r.status_code, r.text)
+                error = r.json()
+                assert error["detail"][0]["type"] == "non_finite_forecast", error
+                assert not {"forecast", "forecasts"} & set(error) and "null" not in r.text
+                assert_ready(c)
+    finally:
+        assert srv.stop() == 0
+    assert srv.output().count("non-finite forecast") >= 2
 
 
 def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
