@@ -35,8 +35,9 @@ zero-filled gradient per step, which doubled the backward time).
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -112,28 +113,39 @@ class BasicRNNCell(nn.Module):
         new_state = self.act(torch.addmm(self.bias, torch.cat([x, state], 1), self.kernel))
         return new_state, new_state
 
-    def project_inputs(self, inputs: Tensor) -> Tensor:
+    def project_inputs(self, inputs: Tensor, out: Tensor | None = None) -> Tensor:
         """The input half for every step at once: ``inputs @ kernel[:F] + bias``,
-        ``[N, M, F] -> [N, M, D]`` (batch- or time-major alike)."""
+        ``[N, M, F] -> [N, M, D]`` (batch- or time-major alike), into ``out`` when given
+        (a contiguous buffer of at least ``N * M * D`` elements)."""
         N, M, F = inputs.shape
-        xw = torch.addmm(self.bias, inputs.reshape(N * M, F), self.kernel[:F])  # [N*M, D]
-        return xw.view(N, M, self.hidden_size)  # [N, M, D]
+        D = self.hidden_size
+        if out is not None:
+            out = out.view(-1)[:N * M * D].view(N * M, D)
+        xw = torch.addmm(self.bias, inputs.reshape(N * M, F), self.kernel[:F], out=out)
+        return xw.view(N, M, D)  # [N, M, D]
 
     def extra_repr(self) -> str:
         act = self.activation or getattr(self.act, "__name__", "callable")
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}, activation={act!r}"
 
 
-def _recurrence_forward(xw: Tensor, W_h: Tensor, h0: Tensor, act: str) -> Tensor:
-    """``h_t = act(xw_t + h_{t-1} @ W_h)`` over time-major ``xw`` ``[T, B, D]`` -> the states
-    ``[T + 1, B, D]`` (row 0 is ``h0``), written in place into one buffer."""
-    T, B, D = xw.shape
+def _steps(xw: Tensor, W_h: Tensor, h: Tensor, outs: Iterator[Tensor], act: str) -> Tensor:
+    """``h_t = act(xw_t + h_{t-1} @ W_h)`` over time-major ``xw`` ``[T, B, D]``, step ``t``
+    written in place into the next of ``outs`` (``[B, D]`` buffers); the last state."""
     act_ = _ACTIVATIONS[act][1]
+    for xw_t, out in zip(xw.unbind(0), outs):  # zip stops before taking a buffer too many
+        h = act_(torch.mm(h, W_h, out=out).add_(xw_t))
+    return h
+
+
+def _recurrence_forward(xw: Tensor, W_h: Tensor, h0: Tensor, act: str) -> Tensor:
+    """The states ``[T + 1, B, D]`` (row 0 is ``h0``) over time-major ``xw`` ``[T, B, D]``,
+    written in place into one buffer."""
+    T, B, D = xw.shape
     H = xw.new_empty(T + 1, B, D)  # [T+1, B, D]
     H[0] = h0
-    h_steps = H.unbind(0)  # views made once: indexing H[t] in the loop costs a call per step
-    for xw_t, h_prev, h in zip(xw.unbind(0), h_steps[:-1], h_steps[1:]):
-        act_(torch.mm(h_prev, W_h, out=h).add_(xw_t))
+    # views made once: indexing H[t] in the loop costs a call per step
+    _steps(xw, W_h, H[0], iter(H.unbind(0)[1:]), act)
     return H
 
 
@@ -201,21 +213,16 @@ def final_state(cell: nn.Module, inputs: Tensor, initial_state: Tensor | None = 
         return dynamic_rnn(cell, inputs, initial_state)[1]
     B, T, F = inputs.shape
     D = cell.hidden_size
-    act_ = _ACTIVATIONS[cell.activation][1]
-    W_x, W_h = cell.kernel[:F], cell.kernel[F:]  # [F, D], [D, D]
     h = inputs.new_zeros(B, D)
     if initial_state is not None:
         h.copy_(initial_state)  # dtype and broadcasting as in dynamic_rnn
-    h_next = torch.empty_like(h)
+    buffers = itertools.cycle((torch.empty_like(h), h))  # each step writes the other one
     chunk = max(1, min(T, _FINAL_STATE_CHUNK // (B * D)))  # steps projected at once
-    xw = inputs.new_empty(chunk * B, D)  # [chunk*B, D]
+    xw = inputs.new_empty(chunk * B * D)
     x_tm = inputs.transpose(0, 1)  # [T, B, F] (a view)
     for t0 in range(0, T, chunk):
-        c = min(chunk, T - t0)
-        xw_c = torch.addmm(cell.bias, x_tm[t0:t0 + c].reshape(c * B, F), W_x, out=xw[:c * B])
-        for xw_t in xw_c.view(c, B, D).unbind(0):
-            act_(torch.mm(h, W_h, out=h_next).add_(xw_t))
-            h, h_next = h_next, h
+        xw_c = cell.project_inputs(x_tm[t0:t0 + chunk], out=xw)  # [c, B, D]
+        h = _steps(xw_c, cell.kernel[F:], h, buffers, cell.activation)
     return h
 
 

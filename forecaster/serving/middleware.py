@@ -166,14 +166,17 @@ class CancellingTimeoutMiddleware(_bentoml_traffic.TimeoutMiddleware):
         waiter = loop.create_future()
         timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
 
-        async def _send(message) -> None:
+        def answered(*_) -> None:
             if not waiter.done():
                 waiter.set_result(None)
+
+        async def _send(message) -> None:
+            answered()
             await send(message)
 
         fut = asyncio.ensure_future(self.app(scope, receive, _send))
         # an app that fails (or returns) before sending anything: stop waiting, raise below
-        fut.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        fut.add_done_callback(answered)
         try:
             await waiter
         except asyncio.TimeoutError:

@@ -11,8 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import torch
 
+from forecaster.data import FeatureSpec, SeriesScaler
+from forecaster.models import Forecaster
+from forecaster.nn import RNNForecastNet
 from tests.conftest import ROOT, SMALL, run_cli, small_frame
 
 MODEL_URI = "models:/forecaster-rnn@champion"
@@ -22,6 +27,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def toy_forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
+    """An untrained 3-quantile ``Forecaster`` for ``spec``, its scaler fitted on random
+    series ``known`` (with random covariates when the spec has any)."""
+    torch.manual_seed(0)
+    config = {"n_features": spec.n_features, "horizon": spec.horizon, "hidden_size": 8,
+              "n_futr": spec.n_futr, "n_outputs": 3}
+    net = RNNForecastNet(**config)
+    rng = np.random.default_rng(1)
+    n = 30 * len(known)
+    exog = rng.normal(size=(n, len(spec.futr_exog)))
+    scaler = SeriesScaler(spec.scaler).fit(rng.normal(5, 2, n), np.arange(len(known) + 1) * 30,
+                                           np.full(len(known), 30), known, exog, spec.futr_exog)
+    return Forecaster(net, config, spec, scaler, quantiles=(0.1, 0.5, 0.9))
 
 
 class Server:

@@ -5,26 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from forecaster.data import FeatureSpec, SeriesScaler
-from forecaster.models import Forecaster
-from forecaster.nn import RNNForecastNet
+from forecaster.data import FeatureSpec
 from forecaster.serving.predict import RequestError, ServedModel
 from forecaster.tracking.loading import ModelInfo
-
-
-def forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
-    torch.manual_seed(0)
-    config = {"n_features": spec.n_features, "horizon": spec.horizon, "hidden_size": 8,
-              "n_futr": spec.n_futr, "n_outputs": 3}
-    net = RNNForecastNet(**config)
-    rng = np.random.default_rng(1)
-    n = 30 * len(known)
-    exog = rng.normal(size=(n, len(spec.futr_exog)))
-    scaler = SeriesScaler(spec.scaler).fit(rng.normal(5, 2, n), np.arange(len(known) + 1) * 30,
-                                           np.full(len(known), 30), known, exog, spec.futr_exog)
-    return Forecaster(net, config, spec, scaler, quantiles=(0.1, 0.5, 0.9))
+from tests.serving.conftest import toy_forecaster
 
 
 @pytest.mark.parametrize("spec", [
@@ -32,7 +17,7 @@ def forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
     FeatureSpec(8, 4, calendar=("hour", "dayofweek"), futr_exog=("temp",), freq="h"),
 ], ids=["plain", "calendar+exog"])
 def test_served_arrays_equal_the_frame_path(spec):
-    model = ServedModel(forecaster(spec, known=["a"]), ModelInfo(uri="test"))
+    model = ServedModel(toy_forecaster(spec, known=["a"]), ModelInfo(uri="test"))
     rng = np.random.default_rng(2)
     errors: list = []
     series = []
@@ -54,7 +39,7 @@ def test_served_arrays_equal_the_frame_path(spec):
 
 def test_predict_arrays_equals_predict_and_short_history_is_a_request_error():
     spec = FeatureSpec(8, 4, freq="h")
-    f = forecaster(spec, known=["a"])
+    f = toy_forecaster(spec, known=["a"])
     y = np.random.default_rng(3).normal(size=25)
     values, ids, future_ds = f.predict_arrays(
         y, [0, 10, 25], ["b", "a"], horizon=2,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -14,9 +17,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from forecaster.data import FeatureSpec
+from forecaster.serving.predict import export
+from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT, small_frame
-from tests.serving.conftest import MODEL_URI, Server
+from tests.serving.conftest import MODEL_URI, Server, toy_forecaster
 
 
 def history(meta, n=None, freq="h"):
@@ -191,7 +198,7 @@ def test_served_forecast_equals_pyfunc(client, meta, store, tmp_path):
         f"out.to_parquet({str(tmp_path / 'out.parquet')!r})\n")
     env = {k: v for k, v in store.items() if k != "tmp"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120,
-                            env={**__import__("os").environ, **env}, capture_output=True,
+                            env={**os.environ, **env}, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     pyfunc = pd.read_parquet(tmp_path / "out.parquet")
@@ -260,7 +267,7 @@ def exported(store, tmp_path_factory):
     env = {k: v for k, v in store.items() if k != "tmp"}
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.serve", "--export", str(folder)],
-        cwd=ROOT, env={**__import__("os").environ, **env}, capture_output=True, text=True,
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
         timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
@@ -289,24 +296,10 @@ def test_pipelines_serve_wrapper_and_export(exported, tmp_path, meta):
 def test_covariate_rules_over_http(tmp_path):
     """A model with a known-future covariate and calendar features, served from a folder:
     covariates and timestamps are required, of the right length, and named when wrong."""
-    from forecaster.data import FeatureSpec, SeriesScaler
-    from forecaster.models import Forecaster
-    from forecaster.nn import RNNForecastNet
-    from forecaster.serving.predict import export
-    from forecaster.tracking.loading import ModelInfo
-
-    import torch
-
-    torch.manual_seed(0)
     spec = FeatureSpec(8, 4, calendar=("hour",), futr_exog=("temp",), freq="h")
-    config = {"n_features": spec.n_features, "horizon": 4, "hidden_size": 8,
-              "n_futr": spec.n_futr, "n_outputs": 1}
+    export(toy_forecaster(spec, known=["a"]), ModelInfo(uri="test", name="covariate-model"),
+           tmp_path / "model")
     rng = np.random.default_rng(1)
-    scaler = SeriesScaler(spec.scaler).fit(rng.normal(5, 2, 40), np.array([0, 40]),
-                                           np.array([40]), ["a"], rng.normal(size=(40, 1)),
-                                           spec.futr_exog)
-    export(Forecaster(RNNForecastNet(**config), config, spec, scaler, quantiles=()),
-           ModelInfo(uri="test", name="covariate-model"), tmp_path / "model")
     srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"),
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
     n = 10
@@ -345,10 +338,6 @@ def test_covariate_rules_over_http(tmp_path):
 def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, meta):
     """A model whose weights give NaN: both endpoints answer 500 with a JSON error (never a 200
     with null), the error is logged, and the server stays ready."""
-    import shutil
-
-    import torch
-
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
     weights = torch.load(broken / "weights.pt", weights_only=True)
@@ -377,9 +366,6 @@ def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, 
 def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
     """--export-bento, then `bentoml build` (bentofile.yaml), then `bentoml serve` of the Bento
     with an empty tracking store: the model comes from inside the Bento."""
-    import os
-    import re
-
     home = {"BENTOML_HOME": str(tmp_path / "bentoml")}
     env = {**os.environ, **{k: v for k, v in store.items() if k != "tmp"}, **home}
     exported = subprocess.run([sys.executable, "-m", "pipelines.serve", "--export-bento"],
