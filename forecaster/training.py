@@ -35,12 +35,20 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
+from forecaster.data.frames import sort_frame
 from forecaster.datasets import load_dataset
 from forecaster.evaluation.runner import protocol_test_metrics
-from forecaster.models import ForecastLoss, ForecastModule, Forecaster
+from forecaster.models import ForecastLoss, ForecastModule, Forecaster, conformal
+from forecaster.models.ensemble import (
+    Design,
+    default_input_size,
+    default_val_size,
+    member_configs,
+    select,
+)
 from forecaster.models.evaluate import forecast_windows, score
-from forecaster.models.metrics import infer_season_length
-from forecaster.nn import RNNForecastNet
+from forecaster.models.metrics import infer_season_length, infer_seasons
+from forecaster.nn import EnsembleNet, build_net, window_scale
 from forecaster.tracking import artifacts, pyfunc, registry, store
 
 log = logging.getLogger(__name__)
@@ -89,7 +97,8 @@ def _rules():
 
     positive = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
     return {
-        "input_size": positive, "horizon": positive, "model.hidden_size": positive,
+        "input_size": (lambda v: v is None or positive[0](v), "null or a positive integer"),
+        "horizon": positive, "model.hidden_size": positive,
         "model.num_layers": positive, "data.batch_size": positive, "data.stride": positive,
         "trainer.max_epochs": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "model.loss": (lambda v: v in LOSSES, f"one of {list(LOSSES)}"),
@@ -99,7 +108,12 @@ def _rules():
         "data.fill": (lambda v: v in (None, "interpolate", "ffill"), "null, interpolate or ffill"),
         "data.calendar": (lambda v: all(c in CALENDAR_FEATURES for c in v),
                           f"a list of {list(CALENDAR_FEATURES)}"),
-        "data.val_size": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+        "data.val_size": (lambda v: v is None or (isinstance(v, int) and v >= 0),
+                          "null or an integer >= 0"),
+        "model.ensemble.seeds": positive,
+        "model.ensemble.select": (lambda v: v in ("greedy", "all"), "greedy or all"),
+        "model.intervals": (lambda v: all(isinstance(a, float) and 0 < a < 1 for a in v),
+                            "a list of levels in (0, 1), e.g. [0.8, 0.95]"),
         "data.test_size": (lambda v: isinstance(v, int) and v > 0,
                            "a positive integer (the test split the run is scored and gated on)"),
         "model.quantiles": (lambda v: all(isinstance(q, float) and 0 < q < 1 for q in v),
@@ -120,32 +134,144 @@ def check_config(cfg: DictConfig) -> None:
                           "e.g. model.quantiles=[0.1,0.5,0.9]")
 
 
-def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets]:
-    """Load the configured source and cut it into scaled train / val / test windows."""
+def design(cfg: DictConfig, df: pd.DataFrame) -> Design:
+    """The seasons, input length and validation size of a run: from the config where it sets
+    them, else from the frequency and the shortest series (``forecaster.models.ensemble``)."""
+    d, m, H = cfg.data, cfg.model, int(cfg.horizon)
+    _, _, offsets, freq = sort_frame(df, futr_exog=tuple(d.futr_exog), static_cols=tuple(d.static_cols))
+    history = int(np.diff(offsets).min()) - int(d.test_size)  # rows before the test split
+    seasons = [int(v) for v in m.seasons] if m.get("seasons") is not None else infer_seasons(freq, history)
+    season_length = int(d.season_length or (seasons[0] if seasons else infer_season_length(freq)))
+    if season_length > 1 and season_length not in seasons:
+        seasons = [season_length, *seasons]
+    val = d.val_size
+    sizes = list(m.ensemble.input_sizes or [])
+    if sizes:
+        L = max(int(v) for v in sizes)
+    elif cfg.input_size:
+        L = int(cfg.input_size)
+    else:  # leave one validation horizon and one training window
+        L = default_input_size(seasons, H, history - int(val or H) - H)
+    if val is None:
+        val = default_val_size(H, history - L - 2 * H)
+    return Design(tuple(seasons), season_length, L, int(val))
+
+
+def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets, Design]:
+    """Load the configured source, decide the sizes, and cut it into train / val / test windows."""
     d = cfg.data
     df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
                       data_dir=cfg.paths.get("data_dir"),
                       **({"time_col": d.time_col} if d.get("time_col") else {}))
-    spec = FeatureSpec(input_size=int(d.input_size), horizon=int(d.horizon),
+    plan = design(cfg, df)
+    spec = FeatureSpec(input_size=plan.input_size, horizon=int(cfg.horizon),
                        calendar=tuple(d.calendar), futr_exog=tuple(d.futr_exog),
                        static_cols=tuple(d.static_cols), scaler=d.scaler)
-    data = build_datasets(df, spec, val_size=int(d.val_size), test_size=int(d.test_size),
+    data = build_datasets(df, spec, val_size=plan.val_size, test_size=int(d.test_size),
                           stride=int(d.stride), fill=d.fill)
-    return df, data
+    return df, data, plan
 
 
-def build_module(cfg: DictConfig, spec: FeatureSpec, season_length: int) -> tuple[ForecastModule, dict]:
+def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[ForecastModule, dict]:
+    """The LightningModule and the config of its network: one member, or the ensemble of
+    ``model.ensemble.seeds`` members per input length and ``model.linear`` variant."""
     m = cfg.model
     loss = ForecastLoss(m.loss, m.quantiles or ())
-    net_config = dict(n_features=spec.n_features, horizon=spec.horizon,
-                      hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
-                      dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
-                      n_static=spec.n_static, n_outputs=loss.n_outputs,
-                      local_level=bool(m.local_level),
-                      season_length=season_length if m.seasonal_skip else 1)
+    seasonal = plan.season_length > 1
+    base = dict(n_features=spec.n_features, horizon=spec.horizon,
+                hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
+                dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
+                n_static=spec.n_static, n_outputs=loss.n_outputs,
+                season_length=plan.season_length,
+                base=(("seasonal" if seasonal else "last") if m.base == "auto" else m.base),
+                level=(("season" if seasonal else "last") if m.level == "auto" else m.level),
+                log=bool(m.log))
+    linear = m.linear if OmegaConf.is_list(m.linear) else [m.linear]
+    members = member_configs(
+        base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
+        linear=[bool(v) for v in linear], seeds=int(m.ensemble.seeds),
+        lags=list(plan.seasons) if m.lags else [], rnn_steps=m.get("rnn_steps"))
+    net_config = {"members": members}
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    module = ForecastModule(RNNForecastNet(**net_config), loss, instantiate(cfg.optim), scheduler)
+    module = ForecastModule(build_net(net_config), loss, instantiate(cfg.optim), scheduler)
     return module, net_config
+
+
+def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data: Datasets,
+                 plan: Design) -> tuple[Forecaster, pd.DataFrame]:
+    """The served model from the trained members, chosen on validation windows only: the
+    members the median keeps (``model.ensemble.select``) and split-conformal intervals
+    (``model.intervals``). Returns it with one row per member (its settings, validation and
+    test scaled MAE, and whether it was kept)."""
+    members = net_config["members"]
+    net = module.net.cpu().eval()
+    val, test = data.val, data.test
+    val_fc, val_scale = member_forecasts(net, val, module.loss)
+    test_fc, test_scale = member_forecasts(net, test, module.loss)
+    if cfg.model.ensemble.select == "greedy" and len(val):
+        chosen, _ = select(val_fc, _actual(val), val_scale)
+    else:
+        chosen = list(range(len(members)))
+    rows = []
+    for k, kw in enumerate(members):
+        rows.append({"member": k, "input_size": kw["input_size"], "linear": kw["linear"],
+                     "lags": str(kw["lags"]), "base": kw["base"],
+                     "val_mae_scaled": _scaled_mae(val_fc[k], val, val_scale),
+                     "test_mae_scaled": _scaled_mae(test_fc[k], test, test_scale),
+                     "selected": k in chosen})
+    chosen = sorted(chosen)
+    kept = EnsembleNet([members[k] for k in chosen])
+    for new, old in enumerate(chosen):
+        kept.members[new].load_state_dict(net.members[old].state_dict())
+    config = {"members": [members[k] for k in chosen]}
+    levels = [float(a) for a in (cfg.model.intervals or [])]
+    net_q = module.loss.levels
+    calibration = None
+    if levels and len(val):
+        plain = Forecaster(kept, config, data.spec, data.scaler, net_q, plan.season_length,
+                           plan.seasons)
+        fc = forecast_windows(plain, val)
+        s = np.concatenate([window_scale(b["x"][..., 0])[:, 0].numpy()
+                            for b in window_loader(val, batch_size=2048, shuffle=False)])
+        s = s * data.panel.scale[fc.series]  # the batch's units -> the actual values' units
+        radius = conformal.calibrate(fc.values[:, :, plain.point_index], fc.actual, s, levels)
+        calibration = {"levels": levels, "radius": radius}
+    forecaster = Forecaster(kept, config, data.spec, data.scaler, net_q, plan.season_length,
+                            plan.seasons, calibration)
+    return forecaster, pd.DataFrame(rows).set_index("member")
+
+
+@torch.inference_mode()
+def member_forecasts(net: EnsembleNet, windows, loss: ForecastLoss) -> tuple[np.ndarray, np.ndarray]:
+    """Every member's point forecast ``[K, N, H]`` of the windows (in the batch's units) and
+    the windows' scales ``[N]``."""
+    if not len(windows):
+        return np.zeros((len(net.members), 0, net.horizon)), np.zeros(0)
+    out, scale = [], []
+    for batch in window_loader(windows, batch_size=2048, shuffle=False):
+        out.append(loss.point(net.forward_members(batch["x"], batch["futr"], batch["static"])
+                              .flatten(0, 1)).view(len(net.members), -1, net.horizon).numpy())
+        scale.append(window_scale(batch["x"][..., 0])[:, 0].numpy())
+    return np.concatenate(out, 1), np.concatenate(scale)
+
+
+def describe_members(members: pd.DataFrame) -> str:
+    """``"3 of 4 members: input 104 with linear x2, input 104 x1"``: what validation kept."""
+    kept = members[members["selected"]]
+    groups = kept.groupby(["input_size", "linear"]).size()
+    parts = [f"input {L}{' with linear' if lin else ''} x{n}" for (L, lin), n in groups.items()]
+    return f"{len(kept)} of {len(members)} members: " + ", ".join(parts)
+
+
+def _actual(windows) -> np.ndarray:
+    """The (batch-unit) targets ``[N, H]`` of a window set."""
+    return np.concatenate([b["y"].numpy() for b in window_loader(windows, 2048, shuffle=False)])
+
+
+def _scaled_mae(forecast: np.ndarray, windows, scale: np.ndarray) -> float:
+    if not len(windows):
+        return float("nan")
+    return float((np.abs(forecast - _actual(windows)) / scale[:, None]).mean())
 
 
 def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.ActiveRun, str | None]:
@@ -194,10 +320,10 @@ def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    df, data = build_data(cfg)
+    df, data, plan = build_data(cfg)
     spec = data.spec
-    season_length = int(cfg.data.season_length or infer_season_length(data.freq))
-    module, net_config = build_module(cfg, spec, season_length)
+    season_length = plan.season_length
+    module, net_config = build_module(cfg, spec, plan)
     bs = int(cfg.data.batch_size)
     train_loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=int(cfg.seed))
     val_loader = window_loader(data.val, batch_size=4 * bs, shuffle=False) if len(data.val) else None
@@ -224,8 +350,7 @@ def train(cfg: DictConfig) -> TrainResult:
         if ckpt_cb is not None and ckpt_cb.best_model_path:
             state = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
-        forecaster = Forecaster(module.net.cpu(), net_config, spec, data.scaler,
-                                module.loss.levels, season_length)
+        forecaster, members = finish_model(cfg, module, net_config, data, plan)
         test_fc = forecast_windows(forecaster, data.test)
         table = score(forecaster, test_fc, data.panel.y, data.panel.offsets, season_length)
         flat = {f"test/{k}": v for k, v in table["model"].items()}
@@ -235,10 +360,17 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/epochs"] = float(trainer.current_epoch)
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
+        flat["model/members"] = float(members["selected"].sum())
+        flat["model/members_trained"] = float(len(members))
+        flat["model/input_size"] = float(plan.input_size)
+        flat["data/val_size"] = float(plan.val_size)
         mlflow.log_metrics(artifacts.finite(flat))
+        mlflow.set_tags({"model.seasons": str(list(plan.seasons)),
+                         "model.selected": describe_members(members)})
         plots = _plot_items(forecaster, data.panel, test_fc, int(cfg.logger.plot_series))
         decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table, plots,
-                                            _input_example(df, data, forecaster, cfg.data.fill))
+                                            _input_example(df, data, forecaster, cfg.data.fill),
+                                            members)
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         # what a sweeper minimises; already logged per epoch by the module
         flat["val/loss_best"] = module.val_loss_best
@@ -266,11 +398,12 @@ def _plot_items(forecaster: Forecaster, panel, fc, n: int) -> list[dict]:
 
 
 def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table, plots,
-                             example: pd.DataFrame):
+                             example: pd.DataFrame, members: pd.DataFrame):
     run_id = run.info.run_id
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        members.to_csv(tmp / "ensemble_members.csv")
         artifacts.metrics_table(table).to_csv(tmp / "test_metrics.csv")
         pd.Series(data.fill_report, name="filled_values", dtype="int64").rename_axis(
             "unique_id").to_csv(tmp / "data_fill_report.csv")

@@ -33,6 +33,27 @@ def infer_season_length(freq) -> int:
     return base
 
 
+def infer_seasons(freq, history: int | None = None) -> list[int]:
+    """Every season length of a frequency, the primary (``infer_season_length``) first.
+
+    Sub-daily data has a daily and a weekly season (hourly 24 and 168, half-hourly 48 and 336,
+    15-minute 96 and 672); daily data 7, and 365 when ``history`` holds three years; other
+    frequencies their one season (weekly 52, monthly 12, quarterly 4); yearly or integer steps
+    none. A season needs ``history`` (the shortest series' length, when given) to hold three
+    of its periods.
+    """
+    m = infer_season_length(freq)
+    if m <= 1:
+        return []
+    seasons = [m]
+    name = pd.tseries.frequencies.to_offset(freq).name.split("-")[0].lower()
+    if name in ("h", "min", "s") and m > 1:
+        seasons.append(7 * m)  # the week
+    elif name == "d" and m == 7:
+        seasons.append(365)
+    return [s for s in seasons if history is None or 3 * s <= history]
+
+
 def mae(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.mean(np.abs(y - y_hat)))
 

@@ -1,4 +1,5 @@
-"""The LightningModule: an ``RNNForecastNet`` trained on scaled windows with the configured loss."""
+"""The LightningModule: an ``RNNForecastNet`` (or an ensemble of them) trained with the configured
+loss on window-normalised errors."""
 
 from __future__ import annotations
 
@@ -9,15 +10,22 @@ import torch
 from torch import Tensor
 
 from forecaster.models.losses import ForecastLoss
-from forecaster.nn import RNNForecastNet
+from forecaster.nn import EnsembleNet, RNNForecastNet
+from forecaster.nn.network import window_scale
 
 
 class ForecastModule(L.LightningModule):
-    """Fits an ``RNNForecastNet`` to the batches of ``forecaster.data`` (docs/architecture.md).
+    """Fits an ``RNNForecastNet`` or an ``EnsembleNet`` to the batches of ``forecaster.data``
+    (docs/architecture.md).
+
+    The loss compares forecast and target divided by the window's scale (``window_scale``). An
+    ensemble's members are trained side by side on the same batches, each on its own loss
+    (their mean is minimised, so no member's gradient reaches another); validation scores the
+    members' mean loss, and ``val/mae`` the median forecast.
 
     Args:
         net: the network; its outputs per step must match ``loss.n_outputs``.
-        loss: the training loss (MSE, MAE or pinball over quantiles), on scaled values.
+        loss: the training loss (MSE, MAE or pinball over quantiles).
         optimizer: a partial optimiser taking ``params`` (Hydra ``_partial_: true``), e.g.
             ``functools.partial(torch.optim.Adam, lr=1e-3)``.
         scheduler: an optional partial LR scheduler taking the optimiser; ``ReduceLROnPlateau``
@@ -28,7 +36,7 @@ class ForecastModule(L.LightningModule):
 
     def __init__(
         self,
-        net: RNNForecastNet,
+        net: RNNForecastNet | EnsembleNet,
         loss: ForecastLoss,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable | None = None,
@@ -48,13 +56,22 @@ class ForecastModule(L.LightningModule):
         return self.net(batch["x"], batch["futr"], batch["static"])
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        y_hat = self(batch)  # [B, H, Q]
-        loss = self.loss(y_hat, batch["y"])
-        B = batch["y"].shape[0]
+        # errors in units of the window's std: every window weighs the same whatever the
+        # series' units (scale-free, like MASE)
+        s = window_scale(batch["x"][..., 0])[..., None]  # [B, 1, 1]
+        y = batch["y"] / s[..., 0]  # [B, H]
+        if isinstance(self.net, EnsembleNet):
+            members = self.net.forward_members(batch["x"], batch["futr"], batch["static"]) / s
+            loss = torch.stack([self.loss(m, y) for m in members]).mean()  # members [K, B, H, Q]
+            y_hat = members.quantile(0.5, dim=0) if stage != "train" else None
+        else:
+            y_hat = self(batch) / s  # [B, H, Q]
+            loss = self.loss(y_hat, y)
+        B = y.shape[0]
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=B,
                  sync_dist=True)
         if stage != "train":
-            err = (self.loss.point(y_hat) - batch["y"]).abs().mean()
+            err = (self.loss.point(y_hat) - y).abs().mean()
             self.log(f"{stage}/mae", err, on_step=False, on_epoch=True, batch_size=B, sync_dist=True)
         return loss
 

@@ -3,8 +3,9 @@
 A trained model is three files in a folder, none of them pickled Python objects:
 
     weights.pt     the network's state dict (read with ``torch.load(weights_only=True)``)
-    config.json    network arguments, the data spec (input size, horizon, features, frequency),
-                   quantiles and season length
+    config.json    network arguments (one network or an ensemble's members), the data spec
+                   (input size, horizon, features, frequency), quantiles, seasons and the
+                   conformal interval radii
     scalers.json   the per-series scalers fitted on the training rows
 """
 
@@ -20,9 +21,10 @@ import torch
 
 from forecaster.data import FeatureSpec, SeriesScaler, inference_batch
 from forecaster.data.inference import batch_from_arrays
-from forecaster.nn import RNNForecastNet
+from forecaster.models import conformal
+from forecaster.nn import EnsembleNet, RNNForecastNet, build_net, window_scale
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS, CONFIG, SCALERS = "weights.pt", "config.json", "scalers.json"
 
 
@@ -35,28 +37,46 @@ def quantile_column(q: float) -> str:
     return f"y_q{round(q * 100, 4):g}"
 
 
+def _median_index(quantiles: Sequence[float]) -> int:
+    """The output that is the point forecast: the quantile nearest 0.5 (0 for a point model)."""
+    return int(np.argmin([abs(q - 0.5) for q in quantiles])) if quantiles else 0
+
+
 class Forecaster:
     """A trained network with everything needed to forecast from raw history.
 
     Args:
-        net: the trained ``RNNForecastNet`` (put in eval mode here).
-        net_config: the keyword arguments that rebuild ``net``.
+        net: the trained ``RNNForecastNet`` or ``EnsembleNet`` (put in eval mode here).
+        net_config: the keyword arguments that rebuild ``net`` (``build_net``).
         spec: the data spec the network was trained with.
         scaler: per-series scalers fitted on the training rows.
-        quantiles: ascending quantile levels of the outputs (empty for a point model).
+        quantiles: ascending quantile levels of the network's outputs (empty for a point model).
         season_length: the seasonal period used for MASE and seasonal naive.
+        seasons: every season length the model uses (the primary one first).
+        calibration: ``{"levels": [0.8, ...], "radius": [[H floats], ...]}``, split-conformal
+            interval radii (``forecaster.models.conformal``); when given, the outputs are the
+            median (the network's point forecast) and these intervals.
     """
 
-    def __init__(self, net: RNNForecastNet, net_config: dict, spec: FeatureSpec,
-                 scaler: SeriesScaler, quantiles: Sequence[float] = (), season_length: int = 1):
+    def __init__(self, net: RNNForecastNet | EnsembleNet, net_config: dict, spec: FeatureSpec,
+                 scaler: SeriesScaler, quantiles: Sequence[float] = (), season_length: int = 1,
+                 seasons: Sequence[int] = (), calibration: dict | None = None):
         self.net = net.eval()
         self.net_config = dict(net_config)
         self.spec, self.scaler = spec, scaler
-        self.quantiles = [float(q) for q in quantiles]
+        self.net_quantiles = [float(q) for q in quantiles]
         self.season_length = int(season_length)
-        self.point_index = (
-            int(np.argmin([abs(q - 0.5) for q in self.quantiles])) if self.quantiles else 0
-        )
+        self.seasons = [int(m) for m in seasons] or ([self.season_length] if season_length > 1 else [])
+        self.net_point_index = _median_index(self.net_quantiles)
+        self.calibration = None
+        if calibration is not None:
+            levels = [float(a) for a in calibration["levels"]]
+            radius = np.asarray(calibration["radius"], dtype=np.float64).reshape(len(levels), -1)
+            self.calibration = {"levels": levels, "radius": radius}
+            self.quantiles = conformal.interval_quantiles(levels)
+        else:
+            self.quantiles = self.net_quantiles
+        self.point_index = _median_index(self.quantiles)
 
     @property
     def horizon(self) -> int:
@@ -79,8 +99,12 @@ class Forecaster:
             "format_version": FORMAT_VERSION,
             "net": self.net_config,
             "spec": self.spec.to_dict(),
-            "quantiles": self.quantiles,
+            "quantiles": self.net_quantiles,
             "season_length": self.season_length,
+            "seasons": self.seasons,
+            "calibration": None if self.calibration is None else {
+                "levels": self.calibration["levels"],
+                "radius": self.calibration["radius"].tolist()},
         }
         (path / CONFIG).write_text(json.dumps(config, indent=2))
         (path / SCALERS).write_text(json.dumps(self.scaler.to_dict()))
@@ -95,17 +119,24 @@ class Forecaster:
                 f"{path / CONFIG} has format_version {config.get('format_version')}; "
                 f"this forecaster reads version {FORMAT_VERSION}"
             )
-        net = RNNForecastNet(**config["net"])
+        net = build_net(config["net"])
         net.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
         scaler = SeriesScaler.from_dict(json.loads((path / SCALERS).read_text()))
         return cls(net, config["net"], FeatureSpec.from_dict(config["spec"]), scaler,
-                   config["quantiles"], config["season_length"])
+                   config["quantiles"], config["season_length"], config.get("seasons", ()),
+                   config.get("calibration"))
 
     # ----------------------------------------------------------------------------- predict
     @torch.inference_mode()
     def predict_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
         """Original-scale forecasts ``[B, H, Q]`` for a batch of the data contract."""
         out = self.net(batch["x"], batch["futr"], batch["static"])  # [B, H, Q] scaled
+        if self.calibration is not None:
+            point = out[..., self.net_point_index]  # [B, H]
+            s = window_scale(batch["x"][..., 0])[:, 0]  # [B], the unit of the radii
+            out = torch.from_numpy(conformal.apply(
+                point.numpy(), s.numpy(), self.calibration["levels"], self.calibration["radius"],
+            ).astype(np.float32))  # [B, H, Q]
         out = out * batch["scale"][:, None, None] + batch["loc"][:, None, None]
         values = out.numpy()
         if not np.isfinite(values).all():

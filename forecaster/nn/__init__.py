@@ -11,12 +11,14 @@ from forecaster.nn.convert import (
     to_tf1,
     to_torch,
 )
-from forecaster.nn.network import RNNForecastNet
+from forecaster.nn.network import EnsembleNet, RNNForecastNet, build_net, window_scale
 
 __all__ = [
     "ACTIVATIONS",
     "BasicRNNCell",
+    "EnsembleNet",
     "RNNForecastNet",
+    "build_net",
     "cell_from_torch_rnn",
     "dynamic_rnn",
     "final_state",
@@ -28,4 +30,5 @@ __all__ = [
     "to_keras",
     "to_tf1",
     "to_torch",
+    "window_scale",
 ]

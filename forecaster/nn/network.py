@@ -1,22 +1,38 @@
-"""The forecasting network: stacked ``BasicRNNCell`` encoder and a direct multi-horizon head.
+"""The forecasting network: a window-normalised ``BasicRNNCell`` encoder that corrects a
+seasonal-naive base, beside an NLinear path, and the median ensemble of such networks.
 
-    h^1_{1..L} = dynamic_rnn(cell_1, x)                      x: [B, L, F]
-    h^k_{1..L} = dynamic_rnn(cell_k, dropout(h^{k-1}))       k = 2..num_layers
-    z          = concat([h^K_L, flatten(futr), static])      [B, D + H*C + S]
-    y_hat      = head(z)                                     [B, H, Q]
+One member (``RNNForecastNet``) reads the last ``L`` steps of a window ``x`` ``[B, L, F]``
+(channel 0 the target ``y``, then known-future features) and forecasts ``H`` steps:
 
-With ``local_level`` the target channel is taken relative to the window's last value
-``x_{L,0}`` (subtracted from the inputs, added back to every output), so the cell models the
-changes from the latest level and a trending series does not push it outside the range it was
-trained on. With ``season_length = m > 1`` as well, what is added back is the seasonal-naive
-forecast ``x_{L-m+(h mod m),0}`` of each step ``h``, so the network learns corrections to it.
+    level, scale = window statistics of y_{1..L}      (last value or mean of the last season; std)
+    n_t          = (y_t - level) / scale               the window in its own units (RevIN/NLinear)
+    u_t          = [n_t, n_{t-m_1}, n_{t-m_2}, ..., features_t]   t = L-T+1 .. L
+    h_T          = BasicRNNCell unrolled over u (stacked layers, like tf.nn.dynamic_rnn)
+    c            = head([h_T, futr, static]) + linear(n_{1..L})     [B, H, Q] corrections
+    y_hat_h      = level + scale * (base_h + c_h)       base: seasonal naive n_{L-m+(h mod m)},
+                                                        the last value, or 0 (the level)
 
-The head emits every horizon step at once (direct multi-output), so no forecast error is fed
-back. With several quantiles the outputs are made non-crossing by construction: the lowest
-quantile is free and each next one adds a softplus increment.
+``n_{t-m}`` are the seasonal-lag channels (``lags``): the value one season earlier, normalised
+like the window, at every step the cell reads; they are a cheap analogue of ES-RNN's dilated
+connections. ``linear`` is one dense map from the whole normalised window to the horizon:
+with ``base="last"`` and ``level="last"`` and a zero head it is exactly NLinear.
+
+Because level and scale come from the window itself, the forecast depends only on the
+values in the window (and covariates): a series seen in training and a new one get the same
+forecast, and ``y -> a * y + b`` (``a > 0``) maps the forecast the same way; with ``log`` the
+network works on ``log y`` and ``y -> c * y`` scales the forecast by ``c``.
+
+The head emits every horizon step at once (direct multi-output). With several quantiles the
+outputs are non-crossing by construction: the lowest is free and each next one adds a softplus
+increment.
+
+``EnsembleNet`` holds K members (different seeds, input lengths or variants) and forecasts
+their median.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F_
@@ -24,12 +40,44 @@ from torch import Tensor, nn
 
 from forecaster.nn.cell import BasicRNNCell, dynamic_rnn, final_state
 
+BASES = ("seasonal", "last", "level")
+LEVELS = ("last", "season")
+# A window whose std is below this share of its level is treated as constant (float32 noise).
+_REL_SCALE_FLOOR = 1e-5
+
+
+def window_stats(y: Tensor, level: str = "last", season: int = 1,
+                 log: bool = False) -> tuple[Tensor, Tensor]:
+    """The level and scale of windows ``y`` ``[B, L]``, both ``[B, 1]``.
+
+    ``level``: the last value, or the mean of the last ``season`` values. ``scale``: the
+    window's standard deviation, floored at ``1e-5 * |level|`` (``1e-5`` for ``log`` values,
+    a relative change); 0 only for an all-zero window. Both are positively homogeneous in
+    ``y`` (for ``log`` values, unchanged by a shift) and the level moves with it, which is what
+    makes the forecast scale-equivariant.
+    """
+    if level == "season" and season > 1:
+        lvl = y[:, -season:].mean(1, keepdim=True)  # [B, 1]
+    else:
+        lvl = y[:, -1:]  # [B, 1]
+    std = y.std(1, correction=0, keepdim=True)  # [B, 1]
+    floor = torch.full_like(lvl, _REL_SCALE_FLOOR) if log else _REL_SCALE_FLOOR * lvl.abs()
+    return lvl, torch.maximum(std, floor)
+
+
+def window_scale(y: Tensor) -> Tensor:
+    """``[B, 1]``: the std of each window ``y`` ``[B, L]`` (as in :func:`window_stats`), 1 for
+    a constant window; the unit of training errors and of calibrated interval widths."""
+    _, scale = window_stats(y)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
 
 class RNNForecastNet(nn.Module):
-    """Encoder of stacked ``BasicRNNCell`` layers with a linear multi-horizon head.
+    """One forecasting network: window-normalised inputs, a stacked ``BasicRNNCell`` encoder
+    with seasonal-lag channels, a direct multi-horizon head and an optional NLinear path.
 
     Args:
-        n_features: encoder input features per step ``F`` (target + history features).
+        n_features: features per step in the batch ``F`` (target + known-future features).
         horizon: forecast steps ``H``.
         hidden_size: units ``D`` of every cell.
         num_layers: stacked cells; layer ``k`` reads the outputs of layer ``k - 1``.
@@ -39,9 +87,17 @@ class RNNForecastNet(nn.Module):
         n_static: static per-series features ``S``, fed to the head.
         n_outputs: outputs per horizon step ``Q`` (1 for a point forecast, else one per quantile,
             in ascending quantile order).
-        local_level: forecast relative to the last input value of the target (channel 0).
-        season_length: with ``local_level``, forecast relative to the seasonal-naive forecast of
-            this period instead (1: the last value); needs ``season_length <= L``.
+        input_size: steps ``L`` this network reads: the last ``L`` of the batch's window
+            (``None``: the whole window).
+        season_length: the primary season ``m`` (steps) of the seasonal-naive base and of the
+            ``season`` level; 1 for none.
+        lags: season lengths whose lag channels ``n_{t-m}`` feed the cell (each ``< L``).
+        rnn_steps: steps ``T`` the cell unrolls over (``None``: ``L - max(lags)``, or ``L``).
+        base: what the network corrects: ``seasonal`` (seasonal naive of ``season_length``),
+            ``last`` (the last value) or ``level`` (the window level).
+        level: ``last`` value or mean of the last ``season`` as the normalising level.
+        linear: add the NLinear path, a dense map from the normalised window to the horizon.
+        log: model ``log y`` (positive series; multiplicative seasonality).
     """
 
     def __init__(
@@ -55,43 +111,75 @@ class RNNForecastNet(nn.Module):
         n_futr: int = 0,
         n_static: int = 0,
         n_outputs: int = 1,
-        local_level: bool = True,
+        input_size: int | None = None,
         season_length: int = 1,
+        lags: Sequence[int] = (),
+        rnn_steps: int | None = None,
+        base: str = "last",
+        level: str = "last",
+        linear: bool = False,
+        log: bool = False,
     ):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if base not in BASES:
+            raise ValueError(f"base must be one of {list(BASES)}, got {base!r}")
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
+        self.lags = tuple(int(m) for m in lags)
+        if any(m < 1 for m in self.lags):
+            raise ValueError(f"lags must be positive season lengths, got {list(lags)}")
+        need = max(self.lags, default=0) + (rnn_steps or 1)
+        if input_size is not None and input_size < max(need, season_length):
+            raise ValueError(f"input_size {input_size} is too short for lags {list(self.lags)}, "
+                             f"rnn_steps {rnn_steps} and season_length {season_length}")
+        if linear and input_size is None:
+            raise ValueError("linear=True needs a fixed input_size")
         self.horizon, self.n_outputs = horizon, n_outputs
         self.n_futr, self.n_static = n_futr, n_static
-        self.local_level = local_level
-        self.season_length = season_length
+        self.input_size, self.rnn_steps = input_size, rnn_steps
+        self.season_length = max(int(season_length), 1)
+        self.base, self.level, self.log = base, level, log
         # step h of the horizon repeats input step L - m + (h mod m), counted from the end
-        self.register_buffer("season_index", torch.arange(horizon) % season_length - season_length,
-                             persistent=False)
+        m = self.season_length if base == "seasonal" else 1
+        self.register_buffer("season_index", torch.arange(horizon) % m - m, persistent=False)
+        n_in = n_features + len(self.lags)
         self.cells = nn.ModuleList(
-            BasicRNNCell(n_features if k == 0 else hidden_size, hidden_size, activation)
+            BasicRNNCell(n_in if k == 0 else hidden_size, hidden_size, activation)
             for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size + horizon * n_futr + n_static, horizon * n_outputs)
+        self.linear = nn.Linear(input_size, horizon) if linear else None
 
     def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
-        """``x`` ``[B, L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
+        """``x`` ``[B, >=L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
+        if self.input_size is not None:
+            if x.shape[1] < self.input_size:
+                raise ValueError(f"the window has {x.shape[1]} steps; this network reads "
+                                 f"{self.input_size}")
+            x = x[:, -self.input_size:]
         B, L, F = x.shape
-        if self.local_level:
-            if self.season_length > L:
-                raise ValueError(f"season_length {self.season_length} exceeds the {L} input steps")
-            level = x[:, -1:, :1]  # [B, 1, 1]
-            base = x[:, self.season_index + L, :1]  # [B, H, 1] seasonal naive (last value if m=1)
-            x = torch.cat([x[..., :1] - level, x[..., 1:]], -1)  # [B, L, F]
-        h = x
+        T = self.rnn_steps or L - max(self.lags, default=0)
+        if T < 1 or T + max(self.lags, default=0) > L or self.season_length > L:
+            raise ValueError(f"a window of {L} steps is too short for lags {list(self.lags)}, "
+                             f"rnn_steps {self.rnn_steps} and season {self.season_length}")
+        y = x[..., 0]  # [B, L]
+        if self.log:
+            y = y.log()
+        level, scale = window_stats(y, self.level, self.season_length, self.log)  # [B, 1] each
+        n = (y - level) / torch.where(scale > 0, scale, torch.ones_like(scale))  # [B, L]
+        steps = [n[:, L - T:, None]]  # [B, T, 1]
+        steps += [n[:, L - T - m:L - m, None] for m in self.lags]  # [B, T, 1] each
+        h = torch.cat([*steps, x[:, L - T:, 1:]], -1)  # [B, T, F + len(lags)]
         for k, cell in enumerate(self.cells):
             if k > 0:
                 h = self.dropout(h)
             if k + 1 < len(self.cells):
-                h, _ = dynamic_rnn(cell, h)  # [B, L, D]
+                h, _ = dynamic_rnn(cell, h)  # [B, T, D]
             else:  # the head reads only the last state
                 state = final_state(cell, h)  # [B, D]
         parts = [state]
@@ -104,6 +192,47 @@ class RNNForecastNet(nn.Module):
         if self.n_outputs > 1:
             # softplus of a strided view takes torch's scalar path (~14x slower): copy first
             out = torch.cat([out[..., :1], F_.softplus(out[..., 1:].contiguous())], -1).cumsum(-1)
-        if self.local_level:
-            out = out + base  # [B, H, Q]
-        return out
+        if self.linear is not None:
+            out = out + self.linear(n)[..., None]  # [B, H, Q]
+        if self.base != "level":
+            out = out + n[:, self.season_index + L, None]  # [B, H, Q] + seasonal naive / last
+        out = level[..., None] + scale[..., None] * out  # [B, H, Q]
+        return out.exp() if self.log else out
+
+
+class EnsembleNet(nn.Module):
+    """The median of K member networks' forecasts.
+
+    Args:
+        members: the keyword arguments of each member ``RNNForecastNet``; they must agree on
+            ``horizon`` and ``n_outputs``.
+    """
+
+    def __init__(self, members: Sequence[dict]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(RNNForecastNet(**kw) for kw in members)
+        first = self.members[0]
+        if any((m.horizon, m.n_outputs) != (first.horizon, first.n_outputs) for m in self.members):
+            raise ValueError("ensemble members must share horizon and n_outputs")
+        self.horizon, self.n_outputs = first.horizon, first.n_outputs
+        self.input_size = max((m.input_size or 0) for m in self.members) or None
+
+    def forward_members(self, x: Tensor, futr: Tensor | None = None,
+                        static: Tensor | None = None) -> Tensor:
+        """Every member's forecast: ``[K, B, H, Q]``."""
+        return torch.stack([m(x, futr, static) for m in self.members])
+
+    def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
+        """The members' median ``[B, H, Q]`` (the mean of the middle two for an even K)."""
+        if len(self.members) == 1:
+            return self.members[0](x, futr, static)
+        return self.forward_members(x, futr, static).quantile(0.5, dim=0)
+
+
+def build_net(config: dict) -> RNNForecastNet | EnsembleNet:
+    """The network a saved config describes: ``{"members": [...]}`` is an ensemble."""
+    if "members" in config:
+        return EnsembleNet(config["members"])
+    return RNNForecastNet(**config)

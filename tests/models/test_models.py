@@ -72,17 +72,19 @@ def test_season_length_from_frequency(freq, m):
 
 
 def test_seasonal_skip_starts_from_seasonal_naive():
-    net = RNNForecastNet(n_features=1, horizon=5, hidden_size=4, season_length=3)
-    with torch.no_grad():
-        net.head.weight.zero_()
-        net.head.bias.zero_()
     x = torch.arange(8.0).view(1, 8, 1)  # last season: 5, 6, 7
-    np.testing.assert_array_equal(net(x)[0, :, 0].detach().numpy(), [5, 6, 7, 5, 6])
-    flat = RNNForecastNet(n_features=1, horizon=2, hidden_size=4)  # m = 1: the last value
+    for level in ("last", "season"):
+        net = RNNForecastNet(n_features=1, horizon=5, hidden_size=4, season_length=3,
+                             base="seasonal", level=level)
+        with torch.no_grad():
+            net.head.weight.zero_()
+            net.head.bias.zero_()
+        np.testing.assert_allclose(net(x)[0, :, 0].detach().numpy(), [5, 6, 7, 5, 6], rtol=1e-6)
+    flat = RNNForecastNet(n_features=1, horizon=2, hidden_size=4)  # base "last": the last value
     with torch.no_grad():
         flat.head.weight.zero_()
         flat.head.bias.zero_()
-    np.testing.assert_array_equal(flat(x)[0, :, 0].detach().numpy(), [7, 7])
+    np.testing.assert_allclose(flat(x)[0, :, 0].detach().numpy(), [7, 7], rtol=1e-6)
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -91,7 +93,8 @@ def test_inference_forward_equals_the_training_forward(num_layers):
     the training path (dynamic_rnn with its autograd node), to the bit."""
     torch.manual_seed(3)
     net = RNNForecastNet(n_features=3, horizon=6, hidden_size=16, num_layers=num_layers,
-                         n_outputs=3, season_length=4).eval()
+                         n_outputs=3, season_length=4, lags=[4], base="seasonal",
+                         input_size=24, linear=True).eval()
     x = torch.randn(50, 24, 3)
     trained = net(x)
     assert trained.requires_grad
