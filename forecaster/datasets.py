@@ -3,6 +3,10 @@
 | source | what | needs |
 |---|---|---|
 | ``co2`` | weekly Mauna Loa CO2, 1958-2001 (2,284 points, 59 missing) | statsmodels (a dependency; the data ships in its wheel) |
+| ``elnino`` | monthly sea surface temperature of the El Nino region, 1950-2010 (732 points) | statsmodels |
+| ``taylor`` | half-hourly electricity demand of England and Wales, 5 June - 27 August 2000 (4,032 points) | pmdarima (``pip install -e ".[bench]"``) |
+| ``wineind`` | monthly Australian wine sales, 1980-1994 (176 points) | pmdarima |
+| ``ausbeer`` | quarterly Australian beer production, 1956-2008 (211 points) | pmdarima |
 | ``csv`` | a user's long or wide CSV / Parquet | ``path`` |
 | ``m4_hourly`` | M4 competition, Hourly: 414 series, each its training part followed by its 48 test values (integer ``ds``) | ``M4-Hourly-{train,test}.csv`` |
 | ``etth1`` | Electricity Transformer Temperature, hourly, target ``OT``: the first 14,400 rows (the Informer protocol's 12 + 4 + 4 months) | ``ETTh1.csv`` |
@@ -90,6 +94,35 @@ def load_co2() -> pd.DataFrame:
     return pd.DataFrame({"unique_id": "co2", "ds": data.index, "y": data["co2"].to_numpy()})
 
 
+def load_elnino() -> pd.DataFrame:
+    """Monthly El Nino sea surface temperature (deg C), as shipped by statsmodels (a year a row)."""
+    from statsmodels.datasets import elnino
+
+    wide = elnino.load_pandas().data
+    y = wide.drop(columns="YEAR").to_numpy(dtype=float).reshape(-1)  # [years * 12], row-major
+    ds = pd.date_range(f"{int(wide['YEAR'].iloc[0])}-01-01", periods=len(y), freq="MS")
+    return pd.DataFrame({"unique_id": "elnino", "ds": ds, "y": y})
+
+
+# pmdarima's packaged series: loader name, first time stamp, pandas frequency
+_PMDARIMA = {"taylor": ("load_taylor", "2000-06-05 00:00", "30min"),
+             "wineind": ("load_wineind", "1980-01-01", "MS"),
+             "ausbeer": ("load_ausbeer", "1956-01-01", "QS")}
+
+
+def load_pmdarima(name: str) -> pd.DataFrame:
+    """A series that ships inside pmdarima's wheel, with its real time stamps."""
+    try:
+        from pmdarima import datasets
+    except ImportError as err:
+        raise ImportError(f"data.source={name} needs pmdarima: pip install -e \".[bench]\"") from err
+    loader, start, freq = _PMDARIMA[name]
+    y = np.asarray(getattr(datasets, loader)(), dtype=float)
+    y = y[np.isfinite(y)] if name == "ausbeer" else y  # ausbeer ends with one missing quarter
+    return pd.DataFrame({"unique_id": name, "ds": pd.date_range(start, periods=len(y), freq=freq),
+                         "y": y})
+
+
 def load_m4_hourly(data_dir: str | Path | None, part: str = "all") -> pd.DataFrame:
     """M4 Hourly ``part`` ("train", "test" or "all" = train then test) as a long frame with
     integer ``ds``.
@@ -138,6 +171,10 @@ def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
     """The long frame of a named ``source`` (see the module table)."""
     if source == "co2":
         return load_co2()
+    if source == "elnino":
+        return load_elnino()
+    if source in _PMDARIMA:
+        return load_pmdarima(source)
     if source == "csv":
         if not path:
             raise ValueError("data.source=csv needs data.path=FILE (a long or wide CSV/Parquet)")
@@ -148,5 +185,5 @@ def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
         return load_etth1(data_dir)
     if source == "etth1_full":
         return load_etth1(data_dir, rows=None)
-    raise ValueError(f"data.source={source!r} is not known; use co2, csv, m4_hourly, etth1 or "
-                     "etth1_full")
+    raise ValueError(f"data.source={source!r} is not known; use co2, elnino, taylor, wineind, "
+                     "ausbeer, csv, m4_hourly, etth1 or etth1_full")

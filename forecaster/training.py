@@ -94,6 +94,7 @@ def _rules():
     from forecaster.data import CALENDAR_FEATURES, SCALER_KINDS
     from forecaster.models.losses import LOSSES
     from forecaster.nn import ACTIVATIONS
+    from forecaster.nn.network import SCALES
 
     positive = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
     return {
@@ -111,6 +112,7 @@ def _rules():
         "data.val_size": (lambda v: v is None or (isinstance(v, int) and v >= 0),
                           "null or an integer >= 0"),
         "model.ensemble.seeds": positive,
+        "model.loss_scale": (lambda v: v in SCALES, f"one of {list(SCALES)}"),
         "model.ensemble.select": (lambda v: v in ("greedy", "all"), "greedy or all"),
         "model.intervals": (lambda v: all(isinstance(a, float) and 0 < a < 1 for a in v),
                             "a list of levels in (0, 1), e.g. [0.8, 0.95]"),
@@ -193,7 +195,8 @@ def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[Fore
         lags=list(plan.seasons) if m.lags else [], rnn_steps=m.get("rnn_steps"))
     net_config = {"members": members}
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    module = ForecastModule(build_net(net_config), loss, instantiate(cfg.optim), scheduler)
+    module = ForecastModule(build_net(net_config), loss, instantiate(cfg.optim), scheduler,
+                            loss_scale=m.loss_scale)
     return module, net_config
 
 
@@ -204,20 +207,21 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     (``model.intervals``). Returns it with one row per member (its settings, validation and
     test scaled MAE, and whether it was kept)."""
     members = net_config["members"]
+    squared = module.loss.name == "mse"
     net = module.net.cpu().eval()
     val, test = data.val, data.test
-    val_fc, val_scale = member_forecasts(net, val, module.loss)
-    test_fc, test_scale = member_forecasts(net, test, module.loss)
+    val_fc, val_scale = member_forecasts(net, val, module.loss, module.loss_scale)
+    test_fc, test_scale = member_forecasts(net, test, module.loss, module.loss_scale)
     if cfg.model.ensemble.select == "greedy" and len(val):
-        chosen, _ = select(val_fc, _actual(val), val_scale)
+        chosen, _ = select(val_fc, _actual(val), val_scale, squared=module.loss.name == "mse")
     else:
         chosen = list(range(len(members)))
     rows = []
     for k, kw in enumerate(members):
         rows.append({"member": k, "input_size": kw["input_size"], "linear": kw["linear"],
                      "lags": str(kw["lags"]), "base": kw["base"],
-                     "val_mae_scaled": _scaled_mae(val_fc[k], val, val_scale),
-                     "test_mae_scaled": _scaled_mae(test_fc[k], test, test_scale),
+                     "val_error": _scaled_error(val_fc[k], val, val_scale, squared),
+                     "test_error": _scaled_error(test_fc[k], test, test_scale, squared),
                      "selected": k in chosen})
     chosen = sorted(chosen)
     kept = EnsembleNet([members[k] for k in chosen])
@@ -242,16 +246,17 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
 
 
 @torch.inference_mode()
-def member_forecasts(net: EnsembleNet, windows, loss: ForecastLoss) -> tuple[np.ndarray, np.ndarray]:
+def member_forecasts(net: EnsembleNet, windows, loss: ForecastLoss,
+                     scale_kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Every member's point forecast ``[K, N, H]`` of the windows (in the batch's units) and
-    the windows' scales ``[N]``."""
+    the windows' scales ``[N]`` (the training loss's)."""
     if not len(windows):
         return np.zeros((len(net.members), 0, net.horizon)), np.zeros(0)
     out, scale = [], []
     for batch in window_loader(windows, batch_size=2048, shuffle=False):
         out.append(loss.point(net.forward_members(batch["x"], batch["futr"], batch["static"])
                               .flatten(0, 1)).view(len(net.members), -1, net.horizon).numpy())
-        scale.append(window_scale(batch["x"][..., 0])[:, 0].numpy())
+        scale.append(window_scale(batch["x"][..., 0], scale_kind)[:, 0].numpy())
     return np.concatenate(out, 1), np.concatenate(scale)
 
 
@@ -268,10 +273,12 @@ def _actual(windows) -> np.ndarray:
     return np.concatenate([b["y"].numpy() for b in window_loader(windows, 2048, shuffle=False)])
 
 
-def _scaled_mae(forecast: np.ndarray, windows, scale: np.ndarray) -> float:
+def _scaled_error(forecast: np.ndarray, windows, scale: np.ndarray, squared: bool) -> float:
+    """The training loss's error (MAE, or MSE for ``squared``) in units of the window scale."""
     if not len(windows):
         return float("nan")
-    return float((np.abs(forecast - _actual(windows)) / scale[:, None]).mean())
+    err = np.abs(forecast - _actual(windows)) / scale[:, None]
+    return float((err ** 2 if squared else err).mean())
 
 
 def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.ActiveRun, str | None]:
@@ -357,6 +364,7 @@ def train(cfg: DictConfig) -> TrainResult:
         for name in ("naive", "seasonal_naive"):
             flat.update({f"test_{name}/{k}": v for k, v in table[name].items()})
         flat.update(protocol_test_metrics(cfg.data.source, forecaster, data, test_fc))  # M4, ETTh1
+        flat.update(protocol_test_metrics(cfg.data.source, forecaster, data, split="val"))
         flat["trainer/epochs"] = float(trainer.current_epoch)
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))

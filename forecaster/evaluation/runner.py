@@ -193,23 +193,25 @@ def _methods(forecaster: Forecaster, panel, w, fc: WindowForecasts, baselines: l
 
 
 def protocol_test_metrics(source: str, forecaster: Forecaster, data,
-                          fc: WindowForecasts | None = None) -> dict[str, float]:
-    """The benchmark protocol's scores of a training run's test windows (``data``: the
+                          fc: WindowForecasts | None = None, split: str = "test") -> dict[str, float]:
+    """The benchmark protocol's scores of a training run's ``split`` windows (``data``: the
     ``Datasets`` it trained on): ``test/owa`` and ``test_naive2/*`` for M4 Hourly,
     ``test/mse_scaled``, ``test/mae_scaled`` and ``test_naive/*`` for ETTh1; ``{}`` otherwise.
-    ``fc``: the model's forecasts of ``data.test`` when the caller has them already."""
+    ``fc``: the model's forecasts of those windows when the caller has them already;
+    ``split="val"`` scores the validation windows (keys ``val/...``), what choices are made on."""
     protocol = PROTOCOLS.get(source)
-    if protocol is None or not len(data.test):
+    windows = getattr(data, split)
+    if protocol is None or not len(windows):
         return {}
-    panel, w = data.panel, data.test
+    panel, w = data.panel, windows
     fc = fc if fc is not None else forecast_windows(forecaster, w)
     forecasts, scale, std = _methods(forecaster, panel, w, fc, ["naive", "seasonal_naive", "naive2"],
                                      forecaster.season_length, protocol)
     table, _ = _score(fc.actual, forecasts, scale, w.series, panel.ids, None, protocol, std)
-    cols = ["owa"] if protocol == "m4" else ["mse_scaled", "mae_scaled"]
+    cols = ["owa", "smape", "mase"] if protocol == "m4" else ["mse_scaled", "mae_scaled"]
     out = {}
     for name, row in table.iterrows():
-        prefix = "test" if name == "model" else f"test_{name}"
-        keys = cols + (["smape", "mase"] if name == "naive2" else [])
+        prefix = split if name == "model" else f"{split}_{name}"
+        keys = cols if name in ("model", "naive2") or protocol != "m4" else ["owa"]
         out.update({f"{prefix}/{k}": float(row[k]) for k in keys})
     return out

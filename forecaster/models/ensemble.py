@@ -63,9 +63,9 @@ def member_configs(base: dict, *, input_sizes: Sequence[int], linear: Sequence[b
 
 
 def select(member_forecasts: np.ndarray, actual: np.ndarray, scale: np.ndarray,
-           max_members: int | None = None) -> tuple[list[int], list[float]]:
+           max_members: int | None = None, squared: bool = False) -> tuple[list[int], list[float]]:
     """Greedy forward selection (Caruana et al., 2004) of the members whose median forecast
-    has the lowest scaled MAE on the validation windows.
+    has the lowest scaled MAE (MSE with ``squared``) on the validation windows.
 
     Args:
         member_forecasts: ``[K, N, H]`` every member's point forecast of the N windows.
@@ -78,13 +78,13 @@ def select(member_forecasts: np.ndarray, actual: np.ndarray, scale: np.ndarray,
         error after each addition. Selection stops when no member lowers the error.
     """
     K = len(member_forecasts)
-    err = np.abs(member_forecasts - actual) / scale[:, None]  # [K, N, H]
+    power = 2 if squared else 1
 
     def loss(idx: list[int]) -> float:
         med = np.median(member_forecasts[idx], axis=0)
-        return float((np.abs(med - actual) / scale[:, None]).mean())
+        return float(((np.abs(med - actual) / scale[:, None]) ** power).mean())
 
-    chosen = [int(np.argmin(err.mean((1, 2))))]
+    chosen = [int(np.argmin([loss([k]) for k in range(K)]))]
     path = [loss(chosen)]
     while len(chosen) < (max_members or K):
         rest = [k for k in range(K) if k not in chosen]

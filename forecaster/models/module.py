@@ -30,6 +30,8 @@ class ForecastModule(L.LightningModule):
             ``functools.partial(torch.optim.Adam, lr=1e-3)``.
         scheduler: an optional partial LR scheduler taking the optimiser; ``ReduceLROnPlateau``
             and others are stepped each epoch, monitoring ``val/loss``.
+        loss_scale: the window scale errors are divided by: ``std`` (MASE-like) or
+            ``meanabs`` (relative errors, sMAPE-like).
 
     Logged: ``train/loss``, ``val/loss``, ``val/mae`` (scaled), ``val/loss_best`` each epoch.
     """
@@ -40,6 +42,7 @@ class ForecastModule(L.LightningModule):
         loss: ForecastLoss,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable | None = None,
+        loss_scale: str = "std",
     ):
         super().__init__()
         if net.n_outputs != loss.n_outputs:
@@ -50,6 +53,7 @@ class ForecastModule(L.LightningModule):
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_loss_best = float("inf")
+        self.loss_scale = loss_scale
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         """Scaled forecasts ``[B, H, Q]`` for a batch of windows."""
@@ -58,7 +62,7 @@ class ForecastModule(L.LightningModule):
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         # errors in units of the window's std: every window weighs the same whatever the
         # series' units (scale-free, like MASE)
-        s = window_scale(batch["x"][..., 0])[..., None]  # [B, 1, 1]
+        s = window_scale(batch["x"][..., 0], self.loss_scale)[..., None]  # [B, 1, 1]
         y = batch["y"] / s[..., 0]  # [B, H]
         if isinstance(self.net, EnsembleNet):
             members = self.net.forward_members(batch["x"], batch["futr"], batch["static"]) / s

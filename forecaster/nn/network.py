@@ -65,10 +65,22 @@ def window_stats(y: Tensor, level: str = "last", season: int = 1,
     return lvl, torch.maximum(std, floor)
 
 
-def window_scale(y: Tensor) -> Tensor:
-    """``[B, 1]``: the std of each window ``y`` ``[B, L]`` (as in :func:`window_stats`), 1 for
-    a constant window; the unit of training errors and of calibrated interval widths."""
-    _, scale = window_stats(y)
+SCALES = ("std", "meanabs", "none")
+
+
+def window_scale(y: Tensor, kind: str = "std") -> Tensor:
+    """``[B, 1]``: the unit of training errors and of calibrated interval widths for windows
+    ``y`` ``[B, L]``: their std (as in :func:`window_stats`) or their mean absolute value
+    (``meanabs``: errors relative to the level, as sMAPE and MAPE weigh them), or 1 (``none``:
+    the series' own units, as a metric on one standardised series weighs them); 1 where it is 0."""
+    if kind == "none":
+        return torch.ones_like(y[:, :1])
+    if kind == "meanabs":
+        scale = y.abs().mean(1, keepdim=True)
+    elif kind == "std":
+        _, scale = window_stats(y)
+    else:
+        raise ValueError(f"the window scale must be one of {list(SCALES)}, got {kind!r}")
     return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 

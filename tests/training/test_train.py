@@ -38,13 +38,18 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert run.info.run_name.startswith("data=csv input_size=24")  # the overrides, not a random name
     metrics = run.data.metrics
     for key in ("test/mae", "test/rmse", "test/smape", "test/mase", "test/pinball",
-                "test/coverage_0.1_0.9", "test_naive/mase", "test_seasonal_naive/mase",
+                "test/coverage_0.1_0.9", "test/coverage_0.025_0.975", "test_naive/mase",
+                "test_seasonal_naive/mase", "model/members", "model/input_size",
                 "train/loss", "val/loss", "val/loss_best"):
         assert key in metrics, key
     assert len(client.get_metric_history(result.run_id, "val/loss")) == 2  # one per epoch
     names = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"config.yaml", "test_metrics.csv", "forecasts.png", "loss_curves.png",
-            "registry_decision.json", "data_fill_report.csv"} <= names
+            "registry_decision.json", "data_fill_report.csv", "ensemble_members.csv"} <= names
+    members = pd.read_csv(client.download_artifacts(result.run_id, "ensemble_members.csv", str(tmp_path)))
+    assert len(members) == 4 and set(members["linear"]) == {True, False}  # 2 seeds x 2 variants
+    assert members["selected"].sum() == metrics["model/members"] >= 1
+    assert run.data.tags["model.selected"].startswith(f"{int(metrics['model/members'])} of 4 members")
     table = pd.read_csv(client.download_artifacts(result.run_id, "test_metrics.csv", str(tmp_path)))
     assert list(table["method"]) == ["model", "naive", "seasonal_naive"]
     # registered, and with no champion before and no baseline gate, it becomes champion
@@ -74,6 +79,20 @@ def test_gate_gives_challenger_when_champion_is_better(tmp_path, small_csv, trai
     assert decision["alias"] == "challenger"
 
 
+def test_seasons_and_sizes_come_from_the_data(tmp_path, small_csv):
+    """data=csv with no sizes: hourly -> season 24 (a week needs three weeks of history),
+    input two seasons, validation three horizons."""
+    from forecaster.training import design
+
+    cfg = compose_cfg(tmp_path, ["data=csv", f"data.path={small_csv}", "horizon=6",
+                                 "data.test_size=24"])
+    plan = design(cfg, pd.read_csv(small_csv))
+    assert (plan.seasons, plan.season_length, plan.input_size, plan.val_size) == ((24,), 24, 48, 18)
+    long = small_frame(n_series=1, length=24 * 7 * 4)
+    plan = design(cfg, long)
+    assert plan.seasons == (24, 168) and plan.input_size == 336
+
+
 def test_same_seed_same_metrics(tmp_path, small_csv):
     results = []
     for k in range(2):
@@ -99,12 +118,15 @@ out.to_csv("{tmp_path / 'out.csv'}", index=False)
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = pd.read_csv(tmp_path / "out.csv", parse_dates=["ds"])
-    assert list(out.columns) == ["unique_id", "ds", "y_hat", "y_q10", "y_q50", "y_q90"]
+    assert list(out.columns) == ["unique_id", "ds", "y_hat", "y_q2.5", "y_q10", "y_q50", "y_q90",
+                                 "y_q97.5"]
+    assert (out["y_hat"] == out["y_q50"]).all()  # the point forecast is the median
     assert len(out) == 2 * 6
     last = history.groupby("unique_id")["ds"].max()
     first_fc = out.groupby("unique_id")["ds"].min()
     assert ((first_fc - last) == pd.Timedelta("1h")).all()
-    assert (out["y_q10"] <= out["y_q50"]).all() and (out["y_q50"] <= out["y_q90"]).all()
+    q = out[["y_q2.5", "y_q10", "y_q50", "y_q90", "y_q97.5"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
     # the same numbers as the in-process Forecaster
     expected = result.forecaster.predict(history)
     pd.testing.assert_frame_equal(out[["y_hat"]], expected[["y_hat"]], atol=1e-5, check_dtype=False)
