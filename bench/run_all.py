@@ -86,26 +86,26 @@ def bench_training(quick: bool, model_dir: Path) -> None:
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=m4_hourly"])
-    _, data = build_data(cfg)
+    _, data, plan = build_data(cfg)
     steps, bs = (20 if quick else 100), int(cfg.data.batch_size)
     loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=0, drop_last=True)
-    module, net_config = build_module(cfg, data.spec, int(cfg.data.season_length))
+    module, net_config = build_module(cfg, data.spec, plan)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, gradient_clip_val=1.0, limit_val_batches=0)
     start = time.perf_counter()
     trainer.fit(module, loader)
     lightning_s = time.perf_counter() - start
-    Forecaster(module.net, net_config, data.spec, data.scaler, [], 24).save(model_dir)
+    Forecaster(module.net, net_config, data.spec, data.scaler, [], 24, plan.seasons).save(model_dir)
 
-    plain, _ = build_module(cfg, data.spec, int(cfg.data.season_length))
+    plain, _ = build_module(cfg, data.spec, plan)
     opt = torch.optim.Adam(plain.net.parameters(), lr=float(cfg.optim.lr))
     batches = iter(loader)
     start = time.perf_counter()
     for _ in range(steps):
         b = next(batches)
         opt.zero_grad(set_to_none=True)
-        loss = plain.loss(plain.net(b["x"], b["futr"], b["static"]), b["y"])
+        loss, _ = plain.compute_loss(b)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(plain.net.parameters(), 1.0)
         opt.step()

@@ -206,19 +206,23 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     members the median keeps (``model.ensemble.select``) and split-conformal intervals
     (``model.intervals``). Returns it with one row per member (its settings, validation and
     test scaled MAE, and whether it was kept)."""
-    members = net_config["members"]
     squared = module.loss.name == "mse"
     net = module.net.cpu().eval()
+    trained = len(net.members)
+    if cfg.model.ensemble.select == "greedy" and module.loss.n_outputs == 1:  # and the base alone
+        net = _with_base_candidate(net, net_config["members"][0])
+    members = net.configs
     val, test = data.val, data.test
     val_fc, val_scale = member_forecasts(net, val, module.loss, module.loss_scale)
     test_fc, test_scale = member_forecasts(net, test, module.loss, module.loss_scale)
     if cfg.model.ensemble.select == "greedy" and len(val):
-        chosen, _ = select(val_fc, _actual(val), val_scale, squared=module.loss.name == "mse")
+        chosen, _ = select(val_fc, _actual(val), val_scale, squared=squared)
     else:
-        chosen = list(range(len(members)))
+        chosen = list(range(trained))
     rows = []
     for k, kw in enumerate(members):
-        rows.append({"member": k, "input_size": kw["input_size"], "linear": kw["linear"],
+        kind = "base alone" if k >= trained else ("rnn + linear" if kw["linear"] else "rnn")
+        rows.append({"member": k, "kind": kind, "input_size": kw["input_size"],
                      "lags": str(kw["lags"]), "base": kw["base"],
                      "val_error": _scaled_error(val_fc[k], val, val_scale, squared),
                      "test_error": _scaled_error(test_fc[k], test, test_scale, squared),
@@ -245,6 +249,19 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     return forecaster, pd.DataFrame(rows).set_index("member")
 
 
+def _with_base_candidate(net: EnsembleNet, like: dict) -> EnsembleNet:
+    """The trained members plus one that forecasts the base alone (seasonal naive, or the last
+    value): a network of the same window with a zero head and no linear path, so validation
+    can prefer the base, or pull the median towards it, where the corrections do not help."""
+    base = {**like, "linear": False, "lags": [], "rnn_steps": 1, "hidden_size": 1, "num_layers": 1}
+    out = EnsembleNet([*net.configs, base])
+    out.load_state_dict(net.state_dict(), strict=False)
+    with torch.no_grad():
+        out.members[-1].head.weight.zero_()
+        out.members[-1].head.bias.zero_()
+    return out.eval()
+
+
 @torch.inference_mode()
 def member_forecasts(net: EnsembleNet, windows, loss: ForecastLoss,
                      scale_kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -261,11 +278,12 @@ def member_forecasts(net: EnsembleNet, windows, loss: ForecastLoss,
 
 
 def describe_members(members: pd.DataFrame) -> str:
-    """``"3 of 4 members: input 104 with linear x2, input 104 x1"``: what validation kept."""
+    """``"3 of 5 candidates: rnn + linear, input 104 x2; rnn, input 104 x1"``: what validation
+    kept of the trained members and the base alone."""
     kept = members[members["selected"]]
-    groups = kept.groupby(["input_size", "linear"]).size()
-    parts = [f"input {L}{' with linear' if lin else ''} x{n}" for (L, lin), n in groups.items()]
-    return f"{len(kept)} of {len(members)} members: " + ", ".join(parts)
+    groups = kept.groupby(["kind", "input_size"], sort=False).size()
+    parts = [f"{kind}, input {L} x{n}" for (kind, L), n in groups.items()]
+    return f"{len(kept)} of {len(members)} candidates: " + "; ".join(parts)
 
 
 def _actual(windows) -> np.ndarray:
@@ -369,7 +387,7 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
         flat["model/members"] = float(members["selected"].sum())
-        flat["model/members_trained"] = float(len(members))
+        flat["model/members_trained"] = float((members["kind"] != "base alone").sum())
         flat["model/input_size"] = float(plan.input_size)
         flat["data/val_size"] = float(plan.val_size)
         mlflow.log_metrics(artifacts.finite(flat))

@@ -59,23 +59,28 @@ class ForecastModule(L.LightningModule):
         """Scaled forecasts ``[B, H, Q]`` for a batch of windows."""
         return self.net(batch["x"], batch["futr"], batch["static"])
 
-    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        # errors in units of the window's std: every window weighs the same whatever the
+    def compute_loss(self, batch: dict[str, Tensor], point: bool = False) -> tuple[Tensor, Tensor | None]:
+        """The training loss of a batch, and with ``point`` the (median) forecast ``[B, H, Q]``
+        in window-scale units."""
+        # errors in units of the window's scale: every window weighs the same whatever the
         # series' units (scale-free, like MASE)
         s = window_scale(batch["x"][..., 0], self.loss_scale)[..., None]  # [B, 1, 1]
         y = batch["y"] / s[..., 0]  # [B, H]
         if isinstance(self.net, EnsembleNet):
             members = self.net.forward_members(batch["x"], batch["futr"], batch["static"]) / s
             loss = torch.stack([self.loss(m, y) for m in members]).mean()  # members [K, B, H, Q]
-            y_hat = members.quantile(0.5, dim=0) if stage != "train" else None
-        else:
-            y_hat = self(batch) / s  # [B, H, Q]
-            loss = self.loss(y_hat, y)
-        B = y.shape[0]
+            return loss, members.quantile(0.5, dim=0) if point else None
+        y_hat = self(batch) / s  # [B, H, Q]
+        return self.loss(y_hat, y), y_hat
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        loss, y_hat = self.compute_loss(batch, point=stage != "train")
+        B = batch["y"].shape[0]
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=B,
                  sync_dist=True)
         if stage != "train":
-            err = (self.loss.point(y_hat) - y).abs().mean()
+            s = window_scale(batch["x"][..., 0], self.loss_scale)  # [B, 1]
+            err = (self.loss.point(y_hat) - batch["y"] / s).abs().mean()
             self.log(f"{stage}/mae", err, on_step=False, on_epoch=True, batch_size=B, sync_dist=True)
         return loss
 

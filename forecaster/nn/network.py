@@ -224,7 +224,8 @@ class EnsembleNet(nn.Module):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(RNNForecastNet(**kw) for kw in members)
+        self.configs = [dict(kw) for kw in members]
+        self.members = nn.ModuleList(RNNForecastNet(**kw) for kw in self.configs)
         first = self.members[0]
         if any((m.horizon, m.n_outputs) != (first.horizon, first.n_outputs) for m in self.members):
             raise ValueError("ensemble members must share horizon and n_outputs")

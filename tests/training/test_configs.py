@@ -26,7 +26,8 @@ def test_every_config_composes(tmp_path, group, option):
         overrides.append("data.path=x.csv")
     cfg = compose_cfg(tmp_path, overrides)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert resolved["input_size"] > 0 and resolved["data"]["horizon"] == resolved["horizon"]
+    assert resolved["input_size"] is None or resolved["input_size"] > 0  # None: from the data
+    assert resolved["data"]["horizon"] == resolved["horizon"]
 
 
 def test_top_level_values_reach_data_and_model(tmp_path):
@@ -52,6 +53,10 @@ def test_unknown_group_option_is_named(tmp_path):
     ("model.quantiles=[0.1,1.5]", "model.quantiles"),
     ("model.activation=gelu", "model.activation='gelu'"),
     ("data.fill=zero", "data.fill='zero'"),
+    ("model.intervals=[80]", "model.intervals=[80]"),
+    ("model.loss_scale=range", "model.loss_scale='range'"),
+    ("model.ensemble.select=best", "model.ensemble.select='best'"),
+    ("model.ensemble.seeds=0", "model.ensemble.seeds=0"),
 ])
 def test_invalid_values_fail_before_training_naming_the_key(tmp_path, override, named):
     from forecaster.training import ConfigError, train

@@ -47,9 +47,11 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert {"config.yaml", "test_metrics.csv", "forecasts.png", "loss_curves.png",
             "registry_decision.json", "data_fill_report.csv", "ensemble_members.csv"} <= names
     members = pd.read_csv(client.download_artifacts(result.run_id, "ensemble_members.csv", str(tmp_path)))
-    assert len(members) == 4 and set(members["linear"]) == {True, False}  # 2 seeds x 2 variants
+    # 2 seeds x with / without the linear path, and the base alone as a candidate
+    assert list(members["kind"]) == ["rnn + linear"] * 2 + ["rnn"] * 2 + ["base alone"]
     assert members["selected"].sum() == metrics["model/members"] >= 1
-    assert run.data.tags["model.selected"].startswith(f"{int(metrics['model/members'])} of 4 members")
+    assert metrics["model/members_trained"] == 4
+    assert run.data.tags["model.selected"].startswith(f"{int(metrics['model/members'])} of 5 candidates")
     table = pd.read_csv(client.download_artifacts(result.run_id, "test_metrics.csv", str(tmp_path)))
     assert list(table["method"]) == ["model", "naive", "seasonal_naive"]
     # registered, and with no champion before and no baseline gate, it becomes champion
