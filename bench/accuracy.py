@@ -30,6 +30,8 @@ PACKAGED = [
     ("taylor half-hourly (pmdarima)", ["data.source=taylor", "horizon=48", "data.test_size=336"]),
     ("wineind monthly (pmdarima)", ["data.source=wineind", "horizon=12", "data.test_size=24"]),
     ("ausbeer quarterly (pmdarima)", ["data.source=ausbeer", "horizon=8", "data.test_size=16"]),
+    ("airpassengers monthly (pmdarima)", ["data.source=airpassengers", "horizon=12",
+                                          "data.test_size=24"]),
 ]
 M4 = [("M4 Hourly", ["experiment=m4_hourly"])]
 ETTH1 = [(f"ETTh1 OT h{h}", ["experiment=etth1", f"horizon={h}"])

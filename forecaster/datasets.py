@@ -7,6 +7,7 @@
 | ``taylor`` | half-hourly electricity demand of England and Wales, 5 June - 27 August 2000 (4,032 points) | pmdarima (``pip install -e ".[bench]"``) |
 | ``wineind`` | monthly Australian wine sales, 1980-1994 (176 points) | pmdarima |
 | ``ausbeer`` | quarterly Australian beer production, 1956-2008 (211 points) | pmdarima |
+| ``airpassengers`` | monthly international airline passengers, 1949-1960 (144 points) | pmdarima |
 | ``csv`` | a user's long or wide CSV / Parquet | ``path`` |
 | ``m4_hourly`` | M4 competition, Hourly: 414 series, each its training part followed by its 48 test values (integer ``ds``) | ``M4-Hourly-{train,test}.csv`` |
 | ``etth1`` | Electricity Transformer Temperature, hourly, target ``OT``: the first 14,400 rows (the Informer protocol's 12 + 4 + 4 months) | ``ETTh1.csv`` |
@@ -106,6 +107,7 @@ def load_elnino() -> pd.DataFrame:
 
 # pmdarima's packaged series: loader name, first time stamp, pandas frequency
 _PMDARIMA = {"taylor": ("load_taylor", "2000-06-05 00:00", "30min"),
+             "airpassengers": ("load_airpassengers", "1949-01-01", "MS"),
              "wineind": ("load_wineind", "1980-01-01", "MS"),
              "ausbeer": ("load_ausbeer", "1956-01-01", "QS")}
 
@@ -185,5 +187,5 @@ def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
         return load_etth1(data_dir)
     if source == "etth1_full":
         return load_etth1(data_dir, rows=None)
-    raise ValueError(f"data.source={source!r} is not known; use co2, elnino, taylor, wineind, "
-                     "ausbeer, csv, m4_hourly, etth1 or etth1_full")
+    raise ValueError(f"data.source={source!r} is not known; use co2, elnino, "
+                     f"{', '.join(_PMDARIMA)}, csv, m4_hourly, etth1 or etth1_full")

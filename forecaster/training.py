@@ -112,7 +112,8 @@ def _rules():
         "data.val_size": (lambda v: v is None or (isinstance(v, int) and v >= 0),
                           "null or an integer >= 0"),
         "model.ensemble.seeds": positive,
-        "model.loss_scale": (lambda v: v in SCALES, f"one of {list(SCALES)}"),
+        "model.loss_scale": (lambda v: all(k in SCALES for k in ([v] if isinstance(v, str) else v)),
+                             f"one of {list(SCALES)}, or a list of them (one set of members each)"),
         "model.ensemble.select": (lambda v: v in ("greedy", "all"), "greedy or all"),
         "model.intervals": (lambda v: all(isinstance(a, float) and 0 < a < 1 for a in v),
                             "a list of levels in (0, 1), e.g. [0.8, 0.95]"),
@@ -189,14 +190,19 @@ def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[Fore
                 level=(("season" if seasonal else "last") if m.level == "auto" else m.level),
                 log=bool(m.log))
     linear = m.linear if OmegaConf.is_list(m.linear) else [m.linear]
-    members = member_configs(
-        base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
-        linear=[bool(v) for v in linear], seeds=int(m.ensemble.seeds),
-        lags=list(plan.seasons) if m.lags else [], rnn_steps=m.get("rnn_steps"))
+    kinds = list(m.loss_scale) if OmegaConf.is_list(m.loss_scale) else [m.loss_scale]
+    members, scales = [], []
+    for kind in kinds:  # a set of members per loss scale
+        these = member_configs(
+            base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
+            linear=list(linear), seeds=int(m.ensemble.seeds),
+            lags=list(plan.seasons) if m.lags else [], rnn_steps=m.get("rnn_steps"))
+        members += these
+        scales += [kind] * len(these)
     net_config = {"members": members}
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     module = ForecastModule(build_net(net_config), loss, instantiate(cfg.optim), scheduler,
-                            loss_scale=m.loss_scale)
+                            loss_scale=scales)
     return module, net_config
 
 
@@ -221,8 +227,10 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
         chosen = list(range(trained))
     rows = []
     for k, kw in enumerate(members):
-        kind = "base alone" if k >= trained else ("rnn + linear" if kw["linear"] else "rnn")
+        kind = ("base alone" if k >= trained else "linear only" if not kw.get("rnn", True)
+                else "rnn + linear" if kw["linear"] else "rnn")
         rows.append({"member": k, "kind": kind, "input_size": kw["input_size"],
+                     "loss_scale": module.member_scales[k] if k < trained else "",
                      "lags": str(kw["lags"]), "base": kw["base"],
                      "val_error": _scaled_error(val_fc[k], val, val_scale, squared),
                      "test_error": _scaled_error(test_fc[k], test, test_scale, squared),
@@ -253,7 +261,8 @@ def _with_base_candidate(net: EnsembleNet, like: dict) -> EnsembleNet:
     """The trained members plus one that forecasts the base alone (seasonal naive, or the last
     value): a network of the same window with a zero head and no linear path, so validation
     can prefer the base, or pull the median towards it, where the corrections do not help."""
-    base = {**like, "linear": False, "lags": [], "rnn_steps": 1, "hidden_size": 1, "num_layers": 1}
+    base = {**like, "linear": False, "lags": [], "rnn_steps": 1, "hidden_size": 1, "num_layers": 1,
+            "rnn": True}
     out = EnsembleNet([*net.configs, base])
     out.load_state_dict(net.state_dict(), strict=False)
     with torch.no_grad():

@@ -45,20 +45,24 @@ def default_val_size(horizon: int, room: int) -> int:
     return max(horizon, min(3 * horizon, room))
 
 
-def member_configs(base: dict, *, input_sizes: Sequence[int], linear: Sequence[bool],
+def member_configs(base: dict, *, input_sizes: Sequence[int], linear: Sequence[bool | str],
                    seeds: int, lags: Sequence[int], rnn_steps: int | None) -> list[dict]:
     """The keyword arguments of every member: ``seeds`` members per input length and
-    with / without the linear path. A member's lag channels are the seasons that fit twice in
-    its window; its cell unrolls over ``rnn_steps``, by default two primary seasons (the lag
-    channels bring the longer past), at most the window less the longest lag."""
+    ``linear`` variant (``True``: the cell's head and the linear path; ``False``: the head
+    alone; ``"only"``: the linear path alone, NLinear on the base). A member's lag channels
+    are the seasons that fit twice in its window; its cell unrolls over ``rnn_steps``, by
+    default two primary seasons (the lag channels bring the longer past), at most the window
+    less the longest lag."""
     configs = []
     m = base.get("season_length", 1)
     for L, lin, _ in itertools.product(input_sizes, linear, range(seeds)):
         own_lags = [s for s in lags if 2 * s <= L]
         room = L - max(own_lags, default=0)
         T = rnn_steps or (min(room, 2 * m) if m > 1 else room)
-        configs.append({**base, "input_size": int(L), "linear": bool(lin), "lags": own_lags,
-                        "rnn_steps": int(min(T, room))})
+        if lin not in (True, False, "only"):
+            raise ValueError(f"model.linear takes true, false or only, got {lin!r}")
+        configs.append({**base, "input_size": int(L), "linear": lin is not False, "lags": own_lags,
+                        "rnn_steps": int(min(T, room)), "rnn": lin != "only"})
     return configs
 
 

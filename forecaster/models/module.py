@@ -3,7 +3,7 @@ loss on window-normalised errors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
@@ -30,8 +30,9 @@ class ForecastModule(L.LightningModule):
             ``functools.partial(torch.optim.Adam, lr=1e-3)``.
         scheduler: an optional partial LR scheduler taking the optimiser; ``ReduceLROnPlateau``
             and others are stepped each epoch, monitoring ``val/loss``.
-        loss_scale: the window scale errors are divided by: ``std`` (MASE-like) or
-            ``meanabs`` (relative errors, sMAPE-like).
+        loss_scale: the window scale errors are divided by: ``std`` (MASE-like),
+            ``meanabs`` (relative errors, sMAPE-like) or ``none``; a list gives each ensemble
+            member its own (the first one is the unit of ``val/mae``).
 
     Logged: ``train/loss``, ``val/loss``, ``val/mae`` (scaled), ``val/loss_best`` each epoch.
     """
@@ -42,7 +43,7 @@ class ForecastModule(L.LightningModule):
         loss: ForecastLoss,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable | None = None,
-        loss_scale: str = "std",
+        loss_scale: str | Sequence[str] = "std",
     ):
         super().__init__()
         if net.n_outputs != loss.n_outputs:
@@ -53,7 +54,12 @@ class ForecastModule(L.LightningModule):
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_loss_best = float("inf")
-        self.loss_scale = loss_scale
+        kinds = [loss_scale] if isinstance(loss_scale, str) else list(loss_scale)
+        K = len(net.members) if isinstance(net, EnsembleNet) else 1
+        if len(kinds) not in (1, K):
+            raise ValueError(f"{len(kinds)} loss scales for {K} members")
+        self.member_scales = kinds * K if len(kinds) == 1 else kinds
+        self.loss_scale = kinds[0]
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         """Scaled forecasts ``[B, H, Q]`` for a batch of windows."""
@@ -64,12 +70,15 @@ class ForecastModule(L.LightningModule):
         in window-scale units."""
         # errors in units of the window's scale: every window weighs the same whatever the
         # series' units (scale-free, like MASE)
-        s = window_scale(batch["x"][..., 0], self.loss_scale)[..., None]  # [B, 1, 1]
-        y = batch["y"] / s[..., 0]  # [B, H]
+        target = batch["x"][..., 0]  # [B, L]
+        scales = {k: window_scale(target, k)[..., None] for k in set(self.member_scales)}
+        s = scales[self.loss_scale]  # [B, 1, 1]
         if isinstance(self.net, EnsembleNet):
-            members = self.net.forward_members(batch["x"], batch["futr"], batch["static"]) / s
-            loss = torch.stack([self.loss(m, y) for m in members]).mean()  # members [K, B, H, Q]
-            return loss, members.quantile(0.5, dim=0) if point else None
+            members = self.net.forward_members(batch["x"], batch["futr"], batch["static"])
+            loss = torch.stack([self.loss(m / scales[k], batch["y"] / scales[k][..., 0])
+                                for m, k in zip(members, self.member_scales)]).mean()
+            return loss, (members / s).quantile(0.5, dim=0) if point else None  # [B, H, Q]
+        y = batch["y"] / s[..., 0]  # [B, H]
         y_hat = self(batch) / s  # [B, H, Q]
         return self.loss(y_hat, y), y_hat
 

@@ -110,6 +110,8 @@ class RNNForecastNet(nn.Module):
         level: ``last`` value or mean of the last ``season`` as the normalising level.
         linear: add the NLinear path, a dense map from the normalised window to the horizon.
         log: model ``log y`` (positive series; multiplicative seasonality).
+        rnn: with ``False`` the cell and its head are left out: the linear path alone
+            corrects the base (with ``base="last"``, exactly NLinear).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class RNNForecastNet(nn.Module):
         level: str = "last",
         linear: bool = False,
         log: bool = False,
+        rnn: bool = True,
     ):
         super().__init__()
         if num_layers < 1:
@@ -150,21 +153,24 @@ class RNNForecastNet(nn.Module):
                              f"rnn_steps {rnn_steps} and season_length {season_length}")
         if linear and input_size is None:
             raise ValueError("linear=True needs a fixed input_size")
+        if not rnn and (not linear or n_outputs > 1):
+            raise ValueError("rnn=False needs the linear path and a point output")
         self.horizon, self.n_outputs = horizon, n_outputs
         self.n_futr, self.n_static = n_futr, n_static
         self.input_size, self.rnn_steps = input_size, rnn_steps
         self.season_length = max(int(season_length), 1)
-        self.base, self.level, self.log = base, level, log
+        self.base, self.level, self.log, self.rnn = base, level, log, rnn
         # step h of the horizon repeats input step L - m + (h mod m), counted from the end
         m = self.season_length if base == "seasonal" else 1
         self.register_buffer("season_index", torch.arange(horizon) % m - m, persistent=False)
         n_in = n_features + len(self.lags)
         self.cells = nn.ModuleList(
             BasicRNNCell(n_in if k == 0 else hidden_size, hidden_size, activation)
-            for k in range(num_layers)
+            for k in range(num_layers if rnn else 0)
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size + horizon * n_futr + n_static, horizon * n_outputs)
+        self.head = (nn.Linear(hidden_size + horizon * n_futr + n_static, horizon * n_outputs)
+                     if rnn else None)
         self.linear = nn.Linear(input_size, horizon) if linear else None
 
     def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
@@ -184,6 +190,18 @@ class RNNForecastNet(nn.Module):
             y = y.log()
         level, scale = window_stats(y, self.level, self.season_length, self.log)  # [B, 1] each
         n = (y - level) / torch.where(scale > 0, scale, torch.ones_like(scale))  # [B, L]
+        out = self._corrections(x, n, futr, static) if self.rnn else n.new_zeros(B, self.horizon, 1)
+        if self.linear is not None:
+            out = out + self.linear(n)[..., None]  # [B, H, Q]
+        if self.base != "level":
+            out = out + n[:, self.season_index + L, None]  # [B, H, Q] + seasonal naive / last
+        out = level[..., None] + scale[..., None] * out  # [B, H, Q]
+        return out.exp() if self.log else out
+
+    def _corrections(self, x: Tensor, n: Tensor, futr: Tensor | None, static: Tensor | None) -> Tensor:
+        """The cell's head: ``[B, H, Q]`` corrections from the last ``T`` steps and lags."""
+        B, L, F = x.shape
+        T = self.rnn_steps or L - max(self.lags, default=0)
         steps = [n[:, L - T:, None]]  # [B, T, 1]
         steps += [n[:, L - T - m:L - m, None] for m in self.lags]  # [B, T, 1] each
         h = torch.cat([*steps, x[:, L - T:, 1:]], -1)  # [B, T, F + len(lags)]
@@ -204,12 +222,7 @@ class RNNForecastNet(nn.Module):
         if self.n_outputs > 1:
             # softplus of a strided view takes torch's scalar path (~14x slower): copy first
             out = torch.cat([out[..., :1], F_.softplus(out[..., 1:].contiguous())], -1).cumsum(-1)
-        if self.linear is not None:
-            out = out + self.linear(n)[..., None]  # [B, H, Q]
-        if self.base != "level":
-            out = out + n[:, self.season_index + L, None]  # [B, H, Q] + seasonal naive / last
-        out = level[..., None] + scale[..., None] * out  # [B, H, Q]
-        return out.exp() if self.log else out
+        return out
 
 
 class EnsembleNet(nn.Module):

@@ -82,11 +82,14 @@ def test_protocol_test_metrics_of_a_training_run(tmp_path):
 
     _require("M4-Hourly-train.csv", "M4-Hourly-test.csv")
     cfg = compose_cfg(tmp_path, ["experiment=m4_hourly"])
-    _, data = build_data(cfg)
+    _, data, _ = build_data(cfg)
     assert len(data.test) == 414 and (data.test.t == data.panel.lengths - 48).all()
     net_config = dict(n_features=data.spec.n_features, horizon=48, hidden_size=4)
     forecaster = Forecaster(RNNForecastNet(**net_config), net_config, data.spec, data.scaler, [], 24)
     out = protocol_test_metrics("m4_hourly", forecaster, data)
     assert round(out["test_naive2/smape"], 3) == 18.383 and round(out["test_naive2/mase"], 3) == 2.395
     assert out["test_naive2/owa"] == 1.0 and 0 < out["test/owa"] < 100
+    assert {"test/smape", "test/mase", "test_seasonal_naive/owa"} <= set(out)
+    val = protocol_test_metrics("m4_hourly", forecaster, data, split="val")  # what choices use
+    assert len(data.val) == 414 and 0 < val["val/owa"] < 100 and val["val_naive2/owa"] == 1.0
     assert protocol_test_metrics("csv", forecaster, data) == {}
