@@ -27,7 +27,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from forecaster.data.frames import DataValidationError, same_freq
+from forecaster.data.features import future_grid
+from forecaster.data.frames import (
+    DataValidationError,
+    parse_timestamps,
+    same_freq,
+    series_freq,
+    to_offset_any,
+)
 from forecaster.models import Forecaster, NonFiniteForecastError
 from forecaster.tracking.loading import ModelInfo, describe, load_forecaster
 
@@ -70,6 +77,11 @@ def export(forecaster: Forecaster, info: ModelInfo, path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ checking
+def _is_aware(timestamp: str) -> bool:
+    """Whether an ISO-8601 string carries a UTC offset (``Z``, ``+02:00``, ``-0500``)."""
+    return pd.Timestamp(timestamp).tzinfo is not None
+
+
 @dataclass
 class FieldError:
     loc: tuple
@@ -113,7 +125,9 @@ class ServedModel:
         self.input_size, self.horizon = forecaster.input_size, forecaster.horizon
         self.futr_exog = list(getattr(spec, "futr_exog", ()) or ())
         self.calendar = list(getattr(spec, "calendar", ()) or ())
-        self.freq = getattr(spec, "freq", None)
+        freq = getattr(spec, "freq", None)
+        # a model saved by an older pandas may say "H" or "M"; pandas 3 reads only "h", "ME"
+        self.freq = to_offset_any(freq).freqstr if isinstance(freq, str) else freq
         self.quantile_keys = [f"{q:g}" for q in forecaster.quantiles]
         self.model_ref = {"name": info.name, "version": info.version, "alias": info.alias,
                           "run_id": info.run_id}
@@ -188,35 +202,34 @@ class ServedModel:
                                      f"{len(timestamps)}", "wrong_length"))
             return None, None
         try:
-            ds = pd.DatetimeIndex(pd.to_datetime(list(timestamps), format="ISO8601"))
-        except (ValueError, TypeError, OverflowError) as err:
-            errors.append(FieldError(loc, f"timestamps must be ISO-8601 date-times: {err}",
-                                     "datetime_parsing"))
+            ds = parse_timestamps(timestamps)  # [n] naive, UTC for aware stamps
+        except DataValidationError as err:
+            errors.append(FieldError(loc, f"timestamps {err}", "datetime_parsing"))
             return None, None
-        if ds.has_duplicates:
+        steps = np.diff(ds.view(np.int64))
+        if (steps == 0).any():
             errors.append(FieldError(loc, "timestamps must be unique", "duplicated"))
             return None, None
-        if not ds.is_monotonic_increasing:
+        if (steps < 0).any():
             errors.append(FieldError(loc, "timestamps must be sorted in increasing order",
                                      "unsorted"))
             return None, None
-        if n >= 3:
-            freq = pd.infer_freq(ds)
-        elif n == 2:
-            freq = pd.tseries.frequencies.to_offset(ds[1] - ds[0])
-        else:
-            freq = self.freq
+        freq = series_freq(ds) if n >= 2 else self.freq
         if freq is None:
             errors.append(FieldError(loc, "timestamps must be evenly spaced (a regular "
                                      "frequency)", "irregular"))
             return None, None
-        freq = pd.tseries.frequencies.to_offset(freq).freqstr
-        if self.freq is not None and not same_freq(self.freq, freq):
-            errors.append(FieldError(loc, f"timestamps must be at the model's frequency "
-                                     f"{self.freq!r}, got {freq!r}", "frequency"))
-            return None, None
-        future = pd.date_range(ds[-1], periods=horizon + 1, freq=freq)[1:]
-        return ds.tz_localize(None) if ds.tz is not None else ds, [t.isoformat() for t in future]
+        if self.freq is not None:
+            if not same_freq(self.freq, freq, at=ds[:-1]):
+                errors.append(FieldError(loc, f"timestamps must be at the model's frequency "
+                                         f"{self.freq!r}, got {freq!r}", "frequency"))
+                return None, None
+            freq = self.freq
+        future = future_grid(ds[-1:], freq, horizon)[0]  # [h]
+        # an aware request gets its forecast's stamps in UTC, marked so; a naive one, naive
+        suffix = "+00:00" if _is_aware(timestamps[-1]) else ""
+        ds = pd.DatetimeIndex(ds)
+        return ds, [t.isoformat() + suffix for t in pd.DatetimeIndex(future)]
 
     # ------------------------------------------------------------------ predicting
     def arrays(self, series: Sequence[Series]) -> dict:
@@ -237,7 +250,7 @@ class ServedModel:
         if self.calendar:
             out["ds"] = np.concatenate([s.ds.values for s in series])  # [N]
             first = series[0].ds
-            out["freq"] = self.freq if self.freq is not None else (first.freq or pd.infer_freq(first))
+            out["freq"] = self.freq if self.freq is not None else series_freq(first.values)
         if self.futr_exog:
             H, K = self.horizon, len(self.futr_exog)
             # each covariate list is the series' n history values, then the model's H future ones
@@ -276,8 +289,8 @@ class ServedModel:
             ds.append(s.ds.values)
             y.append(np.asarray(s.values, dtype=float))
             if H:
-                freq = s.ds.freq or pd.infer_freq(s.ds)
-                ds.append(pd.date_range(s.ds[-1], periods=H + 1, freq=freq)[1:].values)
+                freq = self.freq if self.freq is not None else series_freq(s.ds.values)
+                ds.append(future_grid(s.ds.values[-1:], freq, H)[0])
                 y.append(np.full(H, np.nan))
         ids = self._ids(series)
         frame = {"unique_id": np.repeat(np.array(ids, dtype=object), lengths),
