@@ -1,9 +1,10 @@
-"""ASGI middleware: request id + one structured log line per request, body limits, JSON only.
+"""ASGI middleware: request id + one structured log line per request, body limits, JSON only,
+and the places where BentoML 1.4's own behaviour is replaced.
 
 BentoML has no body limit and parses any content type as JSON, so these rules sit in front
 of it: a body over ``max_body_bytes`` is answered 413 before it is parsed (by its
 Content-Length, or by counting the streamed bytes when there is none or it lies), and a POST
-whose content type is not JSON is answered 415.
+whose content type is not JSON is answered 415. ``GET /metadata`` is served as the POST.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import logging
 import time
 import uuid
 
-# private module: the class replaced below lives here in bentoml 1.4 (pyproject bounds the
-# version; tests/serving/test_timeout_middleware.py fails if the factory stops building it)
+# private modules: what is replaced below lives there in bentoml 1.4 (pyproject bounds the
+# version; tests/serving/test_timeout_middleware.py fails if the factory stops using ours)
+from _bentoml_impl.server.app import ServiceAppFactory as _ServiceAppFactory
 from bentoml._internal.server.http import traffic as _bentoml_traffic
+from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
+
+from forecaster.serving.schemas import client_errors
 
 # a child of "bentoml", whose handler BentoML configures in every server process
 log = logging.getLogger("bentoml.forecaster.access")
@@ -61,12 +67,14 @@ class RequestGuard:
         app: the wrapped ASGI app.
         max_body_bytes: largest accepted request body, in bytes.
         skip_log_paths: paths not logged (probes).
+        get_as_post: API paths without parameters whose GET is answered as their POST.
     """
 
     def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 skip_log_paths: tuple[str, ...] = ("/livez", "/readyz", "/metrics")):
+                 skip_log_paths: tuple[str, ...] = ("/livez", "/readyz", "/metrics"),
+                 get_as_post: tuple[str, ...] = ("/metadata",)):
         self.app, self.max_body_bytes = app, int(max_body_bytes)
-        self.skip_log_paths = set(skip_log_paths)
+        self.skip_log_paths, self.get_as_post = set(skip_log_paths), set(get_as_post)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -82,6 +90,8 @@ class RequestGuard:
                                                   (b"x-request-id", request_id.encode())]}
             await send(message)
 
+        if scope.get("method") == "GET" and scope.get("path") in self.get_as_post:
+            scope = {**scope, "method": "POST"}  # BentoML routes its APIs for POST only
         try:
             rejection = self._reject(scope)
             if rejection:
@@ -193,3 +203,34 @@ class CancellingTimeoutMiddleware(_bentoml_traffic.TimeoutMiddleware):
         """Make BentoML's app factory build this class (it imports the name when it builds the
         middleware stack, in each worker, after the service module is imported)."""
         _bentoml_traffic.TimeoutMiddleware = cls
+
+
+def install_client_errors() -> None:
+    """Answer a request that breaks its schema with the service's own 4xx (``client_errors``).
+
+    BentoML 1.4's ``api_endpoint_wrapper`` logs every pydantic ``ValidationError`` (malformed
+    JSON, a string for a number...) at ERROR with a 20-line traceback, and answers with
+    pydantic's class names and links. A client's mistake is not the server's error: it is
+    answered here, before the wrapper sees it, and logged as ``RequestGuard``'s one line.
+    """
+    original = _ServiceAppFactory.api_endpoint
+    if getattr(original, "client_errors", False):
+        return
+
+    async def api_endpoint(self, name, request):
+        try:
+            return await original(self, name, request)
+        except ValidationError as exc:
+            if exc.title != self.service.apis[name].input_spec.__name__:
+                raise  # an answer failing its own schema is the server's error
+            status, body = client_errors(exc)
+        except BentoMLException as exc:
+            status = int(exc.error_code)
+            if status >= 500:
+                raise
+            body = {"error": str(exc), "detail": [{"loc": ["body"], "msg": str(exc),
+                                                   "type": "bad_request"}]}
+        return JSONResponse(body, status_code=status)
+
+    api_endpoint.client_errors = True
+    _ServiceAppFactory.api_endpoint = api_endpoint

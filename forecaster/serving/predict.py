@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,12 +37,14 @@ from forecaster.data.frames import (
     to_offset_any,
 )
 from forecaster.models import Forecaster, NonFiniteForecastError
+from forecaster.serving.schemas import error_body
 from forecaster.tracking.loading import ModelInfo, describe, load_forecaster
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "models:/forecaster-rnn@champion"
 INFO_FILE = "model_info.json"
+EXAMPLE_FILE = "input_example.json"  # the name MLflow gives it
 _ORIGIN = pd.Timestamp("2000-01-01")  # ds of a history sent without timestamps (not returned)
 
 
@@ -57,22 +60,44 @@ def check_source() -> None:
     describe(model_uri())
 
 
-def load(bento_model_path: str | Path | None = None) -> tuple[Forecaster, ModelInfo]:
-    """The served model: FORECASTER_MODEL_DIR, else the Bento's model, else the registry."""
+def load(bento_model_path: str | Path | None = None
+         ) -> tuple[Forecaster, ModelInfo, pd.DataFrame | None]:
+    """The served model: FORECASTER_MODEL_DIR, else the Bento's model, else the registry.
+
+    Returns:
+        ``(forecaster, info, example)``: ``example`` is the history the model was logged with
+        (MLflow's input example, ``input_example.json``), or ``None`` when the model has none.
+    """
     folder = os.environ.get("FORECASTER_MODEL_DIR") or bento_model_path
     if folder:
         folder = Path(folder)
         info_path = folder / INFO_FILE
         info = (ModelInfo(**json.loads(info_path.read_text())) if info_path.is_file()
                 else ModelInfo(uri=str(folder)))
-        return Forecaster.load(folder), info
-    return load_forecaster(model_uri())
+        return Forecaster.load(folder), info, _read_example(folder / EXAMPLE_FILE)
+    with tempfile.TemporaryDirectory() as tmp:
+        forecaster, info = load_forecaster(model_uri(), dst=tmp)
+        found = sorted(Path(tmp).rglob(EXAMPLE_FILE))
+        return forecaster, info, _read_example(found[0]) if found else None
 
 
-def export(forecaster: Forecaster, info: ModelInfo, path: str | Path) -> Path:
-    """A self-contained model folder: the ``Forecaster`` files plus ``model_info.json``."""
+def _read_example(path: Path) -> pd.DataFrame | None:
+    """MLflow's ``input_example.json`` (a pandas frame, ``split`` orient) as a long frame."""
+    if not path.is_file():
+        return None
+    split = json.loads(path.read_text())
+    return pd.DataFrame(split["data"], columns=split["columns"])
+
+
+def export(forecaster: Forecaster, info: ModelInfo, path: str | Path,
+           example: pd.DataFrame | None = None) -> Path:
+    """A self-contained model folder: the ``Forecaster`` files, ``model_info.json`` and, when
+    there is one, the input example (the runnable example of ``/docs.json``)."""
     path = forecaster.save(path)
     (path / INFO_FILE).write_text(json.dumps(info.to_dict(), indent=2))
+    if example is not None:
+        frame = example.astype({"ds": str}) if "ds" in example else example
+        (path / EXAMPLE_FILE).write_text(frame.to_json(orient="split", index=False))
     return path
 
 
@@ -93,16 +118,14 @@ class FieldError:
 
 
 class RequestError(ValueError):
-    """Model-dependent validation failed; rendered as a 400 like pydantic's own errors."""
+    """Model-dependent validation failed; answered 422 like the schema's own errors."""
 
     def __init__(self, errors: list[FieldError]):
         super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
         self.errors = errors
 
     def to_dict(self) -> dict:
-        n = len(self.errors)
-        return {"error": f"{n} validation error{'s' * (n > 1)}",
-                "detail": [e.to_dict() for e in self.errors]}
+        return error_body([e.to_dict() for e in self.errors])
 
 
 @dataclass
@@ -119,7 +142,8 @@ class Series:
 class ServedModel:
     """A loaded ``Forecaster`` with the request rules and the batched prediction it serves."""
 
-    def __init__(self, forecaster: Forecaster, info: ModelInfo):
+    def __init__(self, forecaster: Forecaster, info: ModelInfo,
+                 example: pd.DataFrame | None = None):
         self.forecaster, self.info = forecaster, info
         spec = forecaster.spec
         self.input_size, self.horizon = forecaster.input_size, forecaster.horizon
@@ -131,6 +155,34 @@ class ServedModel:
         self.quantile_keys = [f"{q:g}" for q in forecaster.quantiles]
         self.model_ref = {"name": info.name, "version": info.version, "alias": info.alias,
                           "run_id": info.run_id}
+        self.example = self._example(example)
+
+    def _example(self, frame: pd.DataFrame | None) -> dict:
+        """A ``/forecast`` body this model answers: its stored input example (the last
+        ``input_size`` steps of a training series), else a made-up flat history at its
+        frequency (a model folder written without one)."""
+        n = self.input_size
+        if frame is not None:
+            observed = frame["y"].notna().to_numpy()
+            body = {"values": frame["y"][observed].astype(float).tolist()}
+            if frame["ds"].dtype.kind not in "iuf":  # integer time indexes have no timestamps
+                body["timestamps"] = [pd.Timestamp(t).isoformat() for t in frame["ds"][observed]]
+            if self.futr_exog:
+                body["covariates"] = {c: frame[c].astype(float).tolist() for c in self.futr_exog}
+        else:
+            body = {"values": [float(1 + k % 7) for k in range(n)]}
+            if isinstance(self.freq, str) or self.calendar:
+                body["timestamps"] = [t.isoformat() for t in self._synthetic_ds(n)]
+            if self.futr_exog:
+                body["covariates"] = {c: [0.0] * (n + self.horizon) for c in self.futr_exog}
+        errors: list[FieldError] = []
+        self.check_series(None, body["values"], body.get("timestamps"), body.get("covariates"),
+                          self.horizon, (), errors)
+        if errors:  # an example that breaks the rules would be worse than the made-up one
+            log.warning("the model's input example breaks a rule (%s); /docs.json shows a "
+                        "made-up history", errors[0].msg)
+            return self._example(None) if frame is not None else body
+        return body
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> dict:

@@ -2,7 +2,7 @@
 
     POST /forecast         one series            -> forecast, timestamps, intervals, model
     POST /forecast_batch   many series, batched  -> forecasts
-    POST /metadata         the model: version, sizes, quantiles, test metrics beside baselines
+    GET|POST /metadata     the model: version, sizes, quantiles, test metrics beside baselines
     GET  /livez /readyz /metrics /docs.json      BentoML's probes, Prometheus and OpenAPI
 
 Configuration (environment):
@@ -19,6 +19,7 @@ Configuration (environment):
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from forecaster.serving.middleware import (
     DEFAULT_MAX_BODY_BYTES,
     CancellingTimeoutMiddleware,
     RequestGuard,
+    install_client_errors,
 )
 from forecaster.serving.schemas import (
     BatchRequest,
@@ -46,6 +48,7 @@ from forecaster.tracking.loading import ModelNotFoundError
 log = logging.getLogger("bentoml.forecaster")
 
 CancellingTimeoutMiddleware.install()  # BentoML's leaves a 60 s timer per request (see there)
+install_client_errors()  # BentoML's logs a client's bad JSON as a server traceback (see there)
 
 BENTO_MODEL_TAG = os.environ.get("FORECASTER_BENTO_MODEL")
 
@@ -82,15 +85,59 @@ def _non_finite(err: NonFiniteForecastError) -> Response:
                                      "msg": str(err)}]}, status_code=500)
 
 
-_ERROR_DETAIL = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
-    "type": "object", "required": ["loc", "msg"], "properties": {
-        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-        "msg": {"type": "string"}, "type": {"type": "string"}}}}]}
+_ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
+    "error": {"type": "string"},
+    "detail": {"type": "array", "items": {"type": "object", "required": ["loc", "msg", "type"],
+               "properties": {
+                   "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
+                                                                 {"type": "integer"}]}},
+                   "msg": {"type": "string"}, "type": {"type": "string"}}}}}}
+_ERRORS = {
+    "400": "The body is not JSON",
+    "401": "No or a wrong bearer token (only when FORECASTER_API_TOKEN is set)",
+    "413": "Request body too large (FORECASTER_MAX_BODY_BYTES)",
+    "415": "Content type is not application/json",
+    "422": "The body breaks a rule: each detail names the field (loc), the rule and what is "
+           "needed (msg)",
+    "500": "The model produced a non-finite forecast",
+}
+_API_PATHS = ("/forecast", "/forecast_batch", "/metadata")
+
+_served: predict.ServedModel | None = None  # this worker's model, for /docs.json
+
+
+def _branch(prop: dict) -> dict:
+    """The non-null branch of an optional field's schema (pydantic writes ``anyOf``)."""
+    return next((b for b in prop.get("anyOf", ()) if b.get("type") != "null"), prop)
+
+
+def _model_rules(d: dict, m: predict.ServedModel) -> None:
+    """Write the loaded model's rules and its runnable examples into the OpenAPI dict."""
+    fc = d["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
+    batch = d["paths"]["/forecast_batch"]["post"]["requestBody"]["content"]["application/json"]
+    for series in (fc["schema"]["properties"], d["components"]["schemas"]["SeriesInput"]["properties"]):
+        series["values"]["minItems"] = m.input_size
+        ts = _branch(series["timestamps"])
+        ts["description"] += f" This model's frequency: {m.freq!r}."
+        if m.calendar:
+            ts["description"] += f" Required: the model reads calendar features {m.calendar}."
+        cov = _branch(series["covariates"])
+        cov["properties"] = {name: cov["additionalProperties"] for name in m.futr_exog}
+        cov["required"], cov["additionalProperties"] = list(m.futr_exog), False
+        cov["description"] += f" This model's: {m.futr_exog}."
+    for body in (fc, batch):
+        _branch(body["schema"]["properties"]["horizon"])["maximum"] = m.horizon
+    example = m.example
+    fc["example"] = example
+    batch["example"] = {"series": [{"id": "series-1", **example},
+                                   {"id": "series-2", **example}]}
 
 
 class _Spec:
-    """BentoML's OpenAPI document, corrected: its 400 schema says ``detail`` is a string, but
-    its validation errors (and ours) send a list of ``{loc, msg, type}``; 413 and 415 added."""
+    """BentoML's OpenAPI document, made true for this service: the loaded model's rules
+    (``minItems`` = input_size, horizon maximum, frequency, covariate names) and a runnable
+    example per endpoint; the error answers as they are sent; the title and version of the
+    project and the model; ``GET /metadata``."""
 
     def __init__(self, spec):
         self._spec = spec
@@ -100,15 +147,32 @@ class _Spec:
 
     def asdict(self) -> dict:
         d = self._spec.asdict()
-        schemas = d.get("components", {}).get("schemas", {})
-        if "InvalidArgument" in schemas:
-            schemas["InvalidArgument"]["properties"]["detail"] = _ERROR_DETAIL
-            for path in ("/forecast", "/forecast_batch", "/metadata"):
-                responses = d["paths"].get(path, {}).get("post", {}).get("responses", {})
-                for status, text in (("413", "Request body too large"),
-                                     ("415", "Content type is not application/json")):
-                    responses[status] = {"description": text, "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/InvalidArgument"}}}}
+        m = _served
+        model = "" if m is None else f" serving {m.info.name or m.info.uri} " \
+            f"version {m.info.version} ({m.info.alias})"
+        d["info"] = {"title": "forecaster", "version": importlib.metadata.version("forecaster")
+                     + ("" if m is None or m.info.version is None else f"+model.{m.info.version}"),
+                     "description": importlib.metadata.metadata("forecaster")["Summary"]
+                     + model + ". Every rule the server enforces is stated here."}
+        schemas = d.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("InvalidArgument", "NotFound", "InternalServerError"):
+            schemas.pop(name, None)
+        schemas["Error"] = _ERROR
+        for path in _API_PATHS:
+            op = d["paths"].get(path, {}).get("post")
+            if op is None:
+                continue
+            ok = {str(k): v for k, v in op["responses"].items() if str(k) == "200"}
+            op["responses"] = {**ok, **{
+                status: {"description": text, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}}}
+                for status, text in _ERRORS.items()}}
+        d["paths"]["/metadata"]["post"]["requestBody"]["content"]["application/json"][
+            "example"] = {}
+        get = {k: v for k, v in d["paths"]["/metadata"]["post"].items() if k != "requestBody"}
+        d["paths"]["/metadata"]["get"] = {**get, "operationId": "forecaster__metadata_get"}
+        if m is not None:
+            _model_rules(d, m)
         return d
 
 
@@ -116,7 +180,6 @@ class _Service(bentoml.Service):
     @property
     def openapi_spec(self):
         return _Spec(super().openapi_spec)
-
 
 @bentoml.service(
     name="forecaster",
@@ -141,8 +204,9 @@ class ForecastService:
     def __init__(self) -> None:
         torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
         path = self.bento_model.path if BENTO_MODEL_TAG else None
-        forecaster, info = predict.load(path)
-        self.model = predict.ServedModel(forecaster, info)
+        global _served
+        forecaster, info, example = predict.load(path)
+        self.model = _served = predict.ServedModel(forecaster, info, example)
         self.batcher = predict.MicroBatcher(self.model.predict)
         log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
                  info.alias, info.uri)
@@ -165,13 +229,13 @@ class ForecastService:
         series = m.check_series(None, request.values, request.timestamps,
                                 request.covariates, horizon, (), errors)
         if errors:
-            return _json(predict.RequestError(errors).to_dict(), 400)
+            return _json(predict.RequestError(errors).to_dict(), 422)
         try:
             values = await self.batcher.submit(series)  # [H, Q]
         except NonFiniteForecastError as err:
             return _non_finite(err)
         except predict.RequestError as err:
-            return _json(err.to_dict(), 400)
+            return _json(err.to_dict(), 422)
         return _forecast_json({**m.render(series, values, horizon), "model": m.model_ref})
 
     @bentoml.api(route="/forecast_batch")
@@ -190,13 +254,13 @@ class ForecastService:
             checked.append(m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,
                                           ("series", k), errors))
         if errors:
-            return _json(predict.RequestError(errors[:100]).to_dict(), 400)
+            return _json(predict.RequestError(errors[:100]).to_dict(), 422)
         try:
             values = await self.batcher.run(checked)  # [B, H, Q]
         except NonFiniteForecastError as err:
             return _non_finite(err)
         except predict.RequestError as err:
-            return _json(err.to_dict(), 400)
+            return _json(err.to_dict(), 422)
         return _forecast_json({"forecasts": m.render_many(checked, values, horizon),
                                "model": m.model_ref})
 

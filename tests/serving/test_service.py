@@ -114,6 +114,8 @@ def _bad_cases(meta):
         "Infinity literal": (b'{"values": [' + b"1.0, " * n + b"Infinity]}", "values"),
         "NaN string": (j({"values": [*values, "NaN"]}), "values"),
         "1e309": (b'{"values": [' + b"1.0, " * n + b"1e309]}", "values"),
+        "1e39 (not float32)": (b'{"values": [' + b"1.0, " * n + b"1e39]}", "values"),
+        "-3.5e38 (not float32)": (b'{"values": [' + b"1.0, " * n + b"-3.5e38]}", "values"),
         "string number": (j({"values": [*values[:-1], "1.5"]}), "values"),
         "boolean": (j({"values": [*values[:-1], True]}), "values"),
         "timestamps length": (j({"values": values, "timestamps": ts[:-1]}), "timestamps"),
@@ -138,30 +140,87 @@ def _bad_cases(meta):
 
 @pytest.mark.parametrize("case", list(_bad_cases({"input_size": 24, "horizon": 6})))
 def test_bad_input_is_a_4xx_naming_the_field(client, meta, case):
+    """400 when the body is not JSON, else 422; each error names the field and the rule in
+    the project's words (no pydantic class names or links)."""
     body, field = _bad_cases(meta)[case]
     r = client.post("/forecast", content=body, headers={"Content-Type": "application/json"})
-    assert 400 <= r.status_code < 500, (case, r.status_code, r.text)
+    assert r.status_code == (400 if case == "malformed JSON" else 422), (case, r.text)
     err = r.json()
     assert isinstance(err, dict) and err["detail"], err
     if field:
         assert any(field in map(str, d["loc"]) for d in err["detail"]), err
+        assert all(field in d["msg"] for d in err["detail"]), err
     assert all(d["msg"] for d in err["detail"])
+    for internal in ("IODescriptor", "pydantic", "ForecastRequest", "Input should"):
+        assert internal not in r.text, (case, r.text)
     if case == "too few values":  # says how many are needed
         assert f"at least the model's input_size {meta['input_size']}" in err["detail"][0]["msg"]
+    if "float32" in case:  # names the index of the value
+        n = len(history(meta)[0])
+        assert err["detail"][0]["loc"] == ["values", n] and "float32 range" in r.text, r.text
     assert_ready(client)
+
+
+def test_client_errors_log_one_line_and_no_traceback(server, client, meta):
+    values, _ = history(meta)
+    bodies = [b'{"values": [1, 2', b'{"values": ["1"]}', json.dumps({"values": values[:3]})]
+    for k, body in enumerate(bodies):
+        r = client.post("/forecast", content=body, headers={
+            "content-type": "application/json", "x-request-id": f"client-error-{k}"})
+        assert 400 <= r.status_code < 500
+    out = _poll_log(server, "client-error-2")
+    for k in range(len(bodies)):
+        lines = [line for line in out.splitlines() if f'"request_id": "client-error-{k}"' in line]
+        assert len(lines) == 1 and "[INFO]" in lines[0], lines
+    assert "Traceback" not in out and "[ERROR]" not in out, out[-3000:]
+
+
+def _poll_log(server, needle: str, timeout: float = 10) -> str:
+    """The server's log once it holds ``needle`` (its lines are written after the answer)."""
+    deadline = time.monotonic() + timeout
+    while needle not in (out := server.output()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return out
+
+
+def test_get_metadata_is_the_post(client, meta):
+    r = client.get("/metadata")
+    assert r.status_code == 200 and r.json() == meta
+
+
+def test_docs_json_states_the_model_rules_and_its_examples_run(client, meta):
+    """/docs.json carries the loaded model's rules, and each endpoint's example (the model's
+    stored input example) is answered 200, as Swagger's "Try it out" sends it."""
+    doc = client.get("/docs.json").json()
+    assert doc["info"]["title"] == "forecaster"
+    assert doc["info"]["version"].endswith(f"+model.{meta['version']}")
+    fc = doc["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
+    props = fc["schema"]["properties"]
+    assert props["values"]["minItems"] == meta["input_size"]
+    assert props["horizon"]["maximum"] == meta["horizon"]
+    assert f"frequency: {meta['frequency']!r}" in props["timestamps"]["description"]
+    series = doc["components"]["schemas"]["SeriesInput"]["properties"]
+    assert series["values"]["minItems"] == meta["input_size"]
+    assert {"400", "413", "415", "422", "500"} <= set(doc["paths"]["/forecast"]["post"]["responses"])
+    assert "get" in doc["paths"]["/metadata"]
+    for path in ("/forecast", "/forecast_batch", "/metadata"):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
+        r = client.post(path, json=body)
+        assert r.status_code == 200, (path, r.text)
+    assert len(fc["example"]["values"]) == meta["input_size"] and fc["example"]["timestamps"]
 
 
 def test_batch_bad_inputs(client, meta):
     values, _ = history(meta)
     too_many = {"series": [{"id": str(k), "values": values} for k in range(51)]}
     r = client.post("/forecast_batch", json=too_many)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series"], r.text
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series"], r.text
     dup = {"series": [{"id": "a", "values": values}, {"id": "a", "values": values}]}
     r = client.post("/forecast_batch", json=dup)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "id"], r.text
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series", 1, "id"], r.text
     short = {"series": [{"id": "a", "values": values}, {"id": "b", "values": values[:3]}]}
     r = client.post("/forecast_batch", json=short)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "values"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series", 1, "values"]
     assert_ready(client)
 
 
@@ -243,9 +302,8 @@ def test_request_log_line(server, client, meta):
     values, _ = history(meta)
     r = client.post("/forecast", json={"values": values}, headers={"x-request-id": "abc123"})
     assert r.headers["x-request-id"] == "abc123"
-    time.sleep(0.5)
     lines = [json.loads(line[line.index("{"):line.rindex("}") + 1])
-             for line in server.output().splitlines()
+             for line in _poll_log(server, '"request_id": "abc123"').splitlines()
              if '"request_id": "abc123"' in line]
     assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["duration_ms"] > 0
 
@@ -320,7 +378,7 @@ def test_covariate_rules_over_http(tmp_path):
             assert ok.status_code == 200 and len(ok.json()["forecast"]) == 4, ok.text
             for case, (body, loc) in cases.items():
                 r = c.post("/forecast", json=body)
-                assert r.status_code == 400, (case, r.text)
+                assert r.status_code == 422, (case, r.text)
                 assert [d["loc"] for d in r.json()["detail"]] == [loc], (case, r.text)
                 assert_ready(c)
             r = c.post("/forecast", json=cases["short covariate"][0])
@@ -328,7 +386,7 @@ def test_covariate_rules_over_http(tmp_path):
             r = c.post("/forecast_batch", json={"series": [
                 {"id": "a", "values": values, "timestamps": ts, "covariates": {"temp": temp}},
                 {"id": "b", "values": values, "timestamps": ts}]})
-            assert r.status_code == 400
+            assert r.status_code == 422
             assert r.json()["detail"][0]["loc"] == ["series", 1, "covariates", "temp"], r.text
             assert_ready(c)
     finally:
