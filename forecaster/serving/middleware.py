@@ -18,10 +18,12 @@ import uuid
 # private modules: what is replaced below lives there in bentoml 1.4 (pyproject bounds the
 # version; tests/serving/test_timeout_middleware.py fails if the factory stops using ours)
 from _bentoml_impl.server.app import ServiceAppFactory as _ServiceAppFactory
+from bentoml._internal.server.http import instruments as _bentoml_instruments
 from bentoml._internal.server.http import traffic as _bentoml_traffic
 from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from forecaster.serving.schemas import client_errors
 
@@ -234,3 +236,47 @@ def install_client_errors() -> None:
 
     api_endpoint.client_errors = True
     _ServiceAppFactory.api_endpoint = api_endpoint
+
+
+UNMATCHED_ROUTE = "unmatched"
+
+
+class RouteMetricsMiddleware(_bentoml_instruments.RunnerTrafficMetricsMiddleware):
+    """BentoML's request metrics, labelled by route template instead of the raw path.
+
+    BentoML 1.4 labels ``bentoml_service_request_*`` with ``endpoint=scope["path"]``: every
+    distinct path a client (or a scanner) sends becomes a new time series, so ``/metrics`` and
+    the server's memory grow without bound. Here the label is the template of the route that
+    answers (``/forecast``, ``/static_content``), and every path no route knows shares
+    ``unmatched``. ``install()`` puts it in BentoML's place.
+    """
+
+    def __init__(self, app, **kwargs):
+        super().__init__(self._inner, **kwargs)
+        self._app = app
+
+    async def _inner(self, scope, receive, send):
+        # BentoML's code saw the labelled copy; the app gets the request as it came
+        await self._app(scope["forecaster.scope"], receive, send)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            return await self._app(scope, receive, send)
+        labelled = {**scope, "path": self.route(scope), "forecaster.scope": scope}
+        await super().__call__(labelled, receive, send)
+
+    @staticmethod
+    def route(scope) -> str:
+        """The template of the route of the app (``scope["app"]``, set by Starlette) that
+        matches the request (whatever its method), else ``UNMATCHED_ROUTE``."""
+        for route in getattr(scope.get("app"), "routes", ()):
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return getattr(route, "path", UNMATCHED_ROUTE)
+        return UNMATCHED_ROUTE
+
+    @classmethod
+    def install(cls) -> None:
+        """Make BentoML's app factory build this class (it imports the name when it builds the
+        middleware stack)."""
+        _bentoml_instruments.RunnerTrafficMetricsMiddleware = cls

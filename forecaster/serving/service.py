@@ -26,6 +26,7 @@ import os
 
 import bentoml
 import torch
+from bentoml._internal.context import server_context
 from starlette.responses import JSONResponse, Response
 
 from forecaster.models import NonFiniteForecastError
@@ -34,6 +35,7 @@ from forecaster.serving.middleware import (
     DEFAULT_MAX_BODY_BYTES,
     CancellingTimeoutMiddleware,
     RequestGuard,
+    RouteMetricsMiddleware,
     install_client_errors,
 )
 from forecaster.serving.schemas import (
@@ -49,6 +51,7 @@ log = logging.getLogger("bentoml.forecaster")
 
 CancellingTimeoutMiddleware.install()  # BentoML's leaves a 60 s timer per request (see there)
 install_client_errors()  # BentoML's logs a client's bad JSON as a server traceback (see there)
+RouteMetricsMiddleware.install()  # BentoML's labels metrics by raw path: unbounded (see there)
 
 BENTO_MODEL_TAG = os.environ.get("FORECASTER_BENTO_MODEL")
 
@@ -207,6 +210,9 @@ class ForecastService:
         global _served
         forecaster, info, example = predict.load(path)
         self.model = _served = predict.ServedModel(forecaster, info, example)
+        if server_context.bento_version == "not available" and info.version:
+            # the metrics' service_version label: the Bento's version, else the model's
+            server_context.bento_version = f"model-{info.version}"
         self.batcher = predict.MicroBatcher(self.model.predict)
         log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
                  info.alias, info.uri)

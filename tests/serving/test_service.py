@@ -474,3 +474,23 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
          "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
         capture_output=True, text=True, timeout=150)
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+@pytest.mark.timeout(240)
+def test_random_paths_leave_metrics_flat(client):
+    """2,000 random paths (a scanner) add no time series: the metrics are labelled by route
+    template, unknown paths share one label."""
+    rng = np.random.default_rng(0)
+
+    def flood(n: int) -> None:
+        for k in range(n):
+            assert client.get(f"/{rng.integers(1 << 48):x}/{k}").status_code == 404
+
+    flood(5)  # the unmatched label's series exist before the first measurement
+    before = client.get("/metrics").text
+    flood(2000)
+    after = client.get("/metrics").text
+    print(f"/metrics: {len(before)} bytes before, {len(after)} after 2,000 random paths")
+    assert len(after) <= 1.1 * len(before), (len(before), len(after))
+    assert 'endpoint="unmatched"' in after and 'endpoint="/forecast"' in after
+    assert not re.search(r'endpoint="/[0-9a-f]+/\d+"', after)
