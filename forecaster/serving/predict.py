@@ -156,6 +156,7 @@ class ServedModel:
         self.model_ref = {"name": info.name, "version": info.version, "alias": info.alias,
                           "run_id": info.run_id}
         self.example = self._example(example)
+        self.healthy = self._forecasts_example()
 
     def _example(self, frame: pd.DataFrame | None) -> dict:
         """A ``/forecast`` body this model answers: its stored input example (the last
@@ -183,6 +184,32 @@ class ServedModel:
                         "made-up history", errors[0].msg)
             return self._example(None) if frame is not None else body
         return body
+
+    def _forecasts_example(self) -> bool:
+        """Whether the model forecasts its own example finitely: if it does, a non-finite
+        forecast is the fault of the history sent (values beyond what float32 arithmetic can
+        forecast); if not, the model is broken."""
+        errors: list[FieldError] = []
+        series = self.check_series(None, self.example["values"], self.example.get("timestamps"),
+                                   self.example.get("covariates"), self.horizon, (), errors)
+        try:
+            self.predict([series])
+        except NonFiniteForecastError as err:
+            log.error("the model's forecast of its own example is not finite (%s): every "
+                      "non-finite forecast will be answered 500", err)
+            return False
+        return True
+
+    def non_finite(self, err: NonFiniteForecastError, loc: tuple = ()) -> tuple[int, FieldError]:
+        """How a non-finite forecast is answered: the client's error (422, naming the values)
+        when the model is healthy, else the server's (500)."""
+        if self.healthy:
+            return 422, FieldError((*loc, "values"), "the forecast of these values is not finite: "
+                                   "they lie beyond what the model's float32 arithmetic can "
+                                   "forecast; send them in smaller units", "non_finite_forecast")
+        log.error("non-finite forecast: %s", err)
+        return 500, FieldError(loc or ("forecast",), f"the model produced a non-finite "
+                               f"forecast: {err}", "non_finite_forecast")
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> dict:
@@ -436,13 +463,37 @@ class MicroBatcher:
         finally:
             self._busy = False
 
-    async def run(self, items: list, chunk: int = 1024) -> np.ndarray:
+    async def run(self, items: list, chunk: int = 1024
+                  ) -> tuple[np.ndarray, dict[int, BaseException]]:
         """One request's many series: passes of at most ``chunk`` series in a worker thread, so
-        that probes and other requests are answered meanwhile."""
+        that probes and other requests are answered meanwhile.
+
+        Returns:
+            ``(values, failed)``: ``[B', H, Q]`` forecasts of the series that did not fail, in
+            order, and the error of each series (by index) that failed on its own.
+        """
         loop = asyncio.get_running_loop()
-        parts = [await loop.run_in_executor(self._executor, self.fn, items[k:k + chunk])
-                 for k in range(0, len(items), chunk)]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        values, failed = [], {}
+        for k in range(0, len(items), chunk):
+            part, part_failed = await loop.run_in_executor(
+                self._executor, self._run_many, items[k:k + chunk])
+            values.append(part)
+            failed.update({k + i: err for i, err in part_failed.items()})
+        values = [v for v in values if len(v)]
+        if not values:
+            return np.empty((0, 0, 0), np.float32), failed
+        return (np.concatenate(values) if len(values) > 1 else values[0]), failed
+
+    def _run_many(self, items: list) -> tuple[np.ndarray, dict[int, BaseException]]:
+        try:
+            return self.fn(items), {}
+        except (NonFiniteForecastError, RequestError):
+            pass
+        out = self._one_by_one(items)
+        ok = [r for r in out if not isinstance(r, BaseException)]
+        shape = ok[0].shape if ok else (0, 0)
+        return (np.stack(ok) if ok else np.empty((0, *shape), np.float32),
+                {k: r for k, r in enumerate(out) if isinstance(r, BaseException)})
 
     async def _gather(self, max_wait_s: float = 0.002, idle_turns: int = 8) -> None:
         """Let the requests already received reach ``submit``: a request takes several turns of
@@ -462,12 +513,16 @@ class MicroBatcher:
         except (NonFiniteForecastError, RequestError):
             if len(items) == 1:
                 raise
-        # one series' bad data or non-finite forecast must not fail the others: one by one
+        return self._one_by_one(items)
+
+    def _one_by_one(self, items: list) -> list:
+        """Each item's ``[H, Q]`` forecasts, or its error: one series' bad data or non-finite
+        forecast must not fail the others."""
         out = []
         for item in items:
             try:
                 out.append(self.fn([item])[0])
-            except Exception as err:  # noqa: BLE001
+            except (NonFiniteForecastError, RequestError) as err:
                 out.append(err)
         return out
 

@@ -15,10 +15,18 @@ whose message names the field, the rule and what is needed (no class names, no l
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+)
 
 # read at import, so the limit the server enforces is the one /docs.json states
 MAX_BATCH_SERIES = int(os.environ.get("FORECASTER_MAX_BATCH_SERIES", 10_000))
@@ -65,12 +73,32 @@ class SeriesInput(_Strict):
     covariates: Covariates | None = None
 
 
+@dataclass
+class InvalidSeries:
+    """A series of a batch that broke its schema: answered with its errors, not forecast."""
+
+    id: str | None  # None: the id itself was missing or not a string
+    errors: list[dict]  # pydantic's errors, loc inside the series
+
+
+def _series_or_errors(value, handler):
+    """One bad series must not fail the batch: its schema errors are kept for its answer."""
+    try:
+        return handler(value)
+    except ValidationError as err:
+        sid = value.get("id") if isinstance(value, dict) else None
+        return InvalidSeries(sid if isinstance(sid, str) else None,
+                             err.errors(include_url=False))
+
+
 class BatchRequest(_Strict):
     """Several series, forecast in batched forward passes."""
 
-    series: Annotated[list[SeriesInput], Field(
+    series: Annotated[list[Annotated[SeriesInput, WrapValidator(_series_or_errors)]], Field(
         min_length=1, max_length=MAX_BATCH_SERIES,
-        description="The series, with unique ids; at most FORECASTER_MAX_BATCH_SERIES of them.")]
+        description="The series, with unique ids; at most FORECASTER_MAX_BATCH_SERIES of them. "
+        "A series that breaks a rule gets an error object in the answer; the others are "
+        "forecast.")]
     horizon: Horizon | None = None
 
 
@@ -96,8 +124,22 @@ class SeriesForecast(BaseModel):
     intervals: dict[str, list[float]] | None = None
 
 
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="The field: ['series', 2, 'values', 5] is the 6th "
+                                 "value of the 3rd series.")
+    msg: str = Field(description="The rule broken and what is needed.")
+    type: str
+
+
+class SeriesError(BaseModel):
+    id: str | None = Field(description="The series' id (null when the id itself is invalid).")
+    errors: list[ErrorDetail]
+
+
 class BatchResponse(BaseModel):
-    forecasts: list[SeriesForecast]
+    forecasts: list[SeriesForecast | SeriesError] = Field(
+        description="One entry per series, in request order: its forecast, or the errors that "
+        "kept it from being forecast.")
     model: ModelRef
 
 
@@ -171,8 +213,17 @@ def client_errors(exc: ValidationError) -> tuple[int, dict]:
         return 400, {"error": "the body is not valid JSON", "detail": [{
             "loc": ["body"], "type": "json_invalid",
             "msg": f"the body must be a JSON object: {reason or 'it does not parse'}"}]}
-    detail = [{"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]} for e in errors[:100]]
-    return 422, error_body(detail)
+    return 422, error_body(details(errors[:100]))
+
+
+def details(errors: list[dict], prefix: tuple = ()) -> list[dict]:
+    """pydantic's errors as ``{loc, msg, type}`` in the project's words, ``loc`` after
+    ``prefix`` (``("series", 2)`` for a series of a batch)."""
+    out = []
+    for e in errors:
+        e = {**e, "loc": (*prefix, *e["loc"])}
+        out.append({"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]})
+    return out
 
 
 def error_body(detail: list[dict]) -> dict:

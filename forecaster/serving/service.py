@@ -27,7 +27,7 @@ import os
 import bentoml
 import torch
 from bentoml._internal.context import server_context
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from forecaster.models import NonFiniteForecastError
 from forecaster.serving import predict
@@ -43,7 +43,9 @@ from forecaster.serving.schemas import (
     BatchResponse,
     ForecastRequest,
     ForecastResponse,
+    InvalidSeries,
     Metadata,
+    details,
 )
 from forecaster.tracking.loading import ModelNotFoundError
 
@@ -81,11 +83,11 @@ def _forecast_json(body: dict) -> Response:
     return Response(predict.to_json(body), media_type="application/json")
 
 
-def _non_finite(err: NonFiniteForecastError) -> Response:
-    log.error("non-finite forecast: %s", err)
-    return JSONResponse({"error": "the model produced a non-finite forecast",
-                         "detail": [{"type": "non_finite_forecast", "loc": ["forecast"],
-                                     "msg": str(err)}]}, status_code=500)
+def _series_failure(m: predict.ServedModel, id: str, loc: tuple, err: BaseException) -> dict:
+    """The answer of a batch's series that failed on its own in the forward pass."""
+    if isinstance(err, NonFiniteForecastError):
+        return {"id": id, "errors": [m.non_finite(err, loc)[1].to_dict()]}
+    return {"id": id, "errors": [{**e.to_dict(), "loc": [*loc, *e.loc]} for e in err.errors]}
 
 
 _ERROR = {"type": "object", "required": ["error", "detail"], "properties": {
@@ -239,36 +241,53 @@ class ForecastService:
         try:
             values = await self.batcher.submit(series)  # [H, Q]
         except NonFiniteForecastError as err:
-            return _non_finite(err)
+            status, error = m.non_finite(err)
+            body = predict.RequestError([error]).to_dict()
+            if status == 500:
+                body["error"] = "the model produced a non-finite forecast"
+            return _json(body, status)
         except predict.RequestError as err:
             return _json(err.to_dict(), 422)
         return _forecast_json({**m.render(series, values, horizon), "model": m.model_ref})
 
     @bentoml.api(route="/forecast_batch")
     async def forecast_batch(self, request: BatchRequest, /) -> BatchResponse:
-        """Forecast many series in batched forward passes."""
+        """Forecast many series in batched forward passes; a series that breaks a rule gets
+        its errors in its place, the others their forecasts."""
         m = self.model
         errors: list[predict.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
+        if errors:  # a rule of the whole request
+            return _json(predict.RequestError(errors).to_dict(), 422)
+        answers: list[dict | None] = [None] * len(request.series)  # request order
+        checked, where = [], []  # the series to forecast, their positions
         seen: set[str] = set()
-        checked = []
         for k, s in enumerate(request.series):
+            if isinstance(s, InvalidSeries):
+                answers[k] = {"id": s.id, "errors": details(s.errors, ("series", k))}
+                continue
+            errors = []
             if s.id in seen:
                 errors.append(predict.FieldError(("series", k, "id"), f"series ids must be "
                                                  f"unique; {s.id!r} repeats", "duplicated"))
             seen.add(s.id)
-            checked.append(m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,
-                                          ("series", k), errors))
-        if errors:
-            return _json(predict.RequestError(errors[:100]).to_dict(), 422)
-        try:
-            values = await self.batcher.run(checked)  # [B, H, Q]
-        except NonFiniteForecastError as err:
-            return _non_finite(err)
-        except predict.RequestError as err:
-            return _json(err.to_dict(), 422)
-        return _forecast_json({"forecasts": m.render_many(checked, values, horizon),
-                               "model": m.model_ref})
+            series = m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,
+                                    ("series", k), errors)
+            if errors:
+                answers[k] = {"id": s.id, "errors": [e.to_dict() for e in errors]}
+            else:
+                checked.append(series)
+                where.append(k)
+        values, failed = await self.batcher.run(checked) if checked else (None, {})
+        for i, err in failed.items():
+            answers[where[i]] = _series_failure(m, checked[i].id, ("series", where[i]), err)
+        if len(checked) == len(answers) and not failed:  # the usual case: all forecast
+            answers = m.render_many(checked, values, horizon)
+        elif done := [i for i in range(len(checked)) if i not in failed]:
+            rendered = m.render_many([checked[i] for i in done], values, horizon)
+            for i, answer in zip(done, rendered):
+                answers[where[i]] = answer
+        return _forecast_json({"forecasts": answers, "model": m.model_ref})
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> Metadata:

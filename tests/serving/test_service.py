@@ -114,6 +114,7 @@ def _bad_cases(meta):
         "Infinity literal": (b'{"values": [' + b"1.0, " * n + b"Infinity]}", "values"),
         "NaN string": (j({"values": [*values, "NaN"]}), "values"),
         "1e309": (b'{"values": [' + b"1.0, " * n + b"1e309]}", "values"),
+        "huge spread": (j({"values": [3.4e38, -3.4e38] * n}), "values"),
         "1e39 (not float32)": (b'{"values": [' + b"1.0, " * n + b"1e39]}", "values"),
         "-3.5e38 (not float32)": (b'{"values": [' + b"1.0, " * n + b"-3.5e38]}", "values"),
         "string number": (j({"values": [*values[:-1], "1.5"]}), "values"),
@@ -211,16 +212,46 @@ def test_docs_json_states_the_model_rules_and_its_examples_run(client, meta):
 
 
 def test_batch_bad_inputs(client, meta):
-    values, _ = history(meta)
+    """Rules of the whole request are a 422; a series that breaks a rule gets an error object
+    (id, field, rule) in its place and the others are forecast."""
+    values, ts = history(meta)
     too_many = {"series": [{"id": str(k), "values": values} for k in range(51)]}
     r = client.post("/forecast_batch", json=too_many)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series"], r.text
-    dup = {"series": [{"id": "a", "values": values}, {"id": "a", "values": values}]}
-    r = client.post("/forecast_batch", json=dup)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series", 1, "id"], r.text
-    short = {"series": [{"id": "a", "values": values}, {"id": "b", "values": values[:3]}]}
-    r = client.post("/forecast_batch", json=short)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series", 1, "values"]
+    r = client.post("/forecast_batch", json={"series": [{"id": "a", "values": values}],
+                                             "horizon": meta["horizon"] + 1})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["horizon"], r.text
+    r = client.post("/forecast_batch", content=b'{"series": [', headers={
+        "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    series = [
+        {"id": "ok", "values": values, "timestamps": ts},
+        {"id": "ok", "values": values},  # repeats an id
+        {"id": "short", "values": values[:3]},
+        {"id": "string", "values": [*values[:-1], "1.5"]},
+        {"id": "not float32", "values": [*values[:-1], 1e39]},
+        {"values": values},  # no id
+        {"id": "daily", "values": values, "timestamps": [
+            t.isoformat() for t in pd.date_range("2024-01-01", periods=len(values), freq="D")]},
+        {"id": "ok too", "values": values},
+    ]
+    r = client.post("/forecast_batch", json={"series": series})
+    assert r.status_code == 200, r.text
+    out = r.json()["forecasts"]
+    assert [f["id"] for f in out] == ["ok", "ok", "short", "string", "not float32", None,
+                                      "daily", "ok too"]
+    forecast = [True] + [False] * 6 + [True]
+    assert [("forecast" in f, "errors" in f) for f in out] == [(f, not f) for f in forecast]
+    last = len(values) - 1
+    locs = [f["errors"][0]["loc"] for f in out[1:7]]
+    assert locs == [["series", 1, "id"], ["series", 2, "values"], ["series", 3, "values", last],
+                    ["series", 4, "values", last], ["series", 5, "id"],
+                    ["series", 6, "timestamps"]], locs
+    assert all(e["msg"] and e["type"] for f in out[1:7] for e in f["errors"])
+    assert "at least the model's input_size" in out[2]["errors"][0]["msg"]
+    assert "float32" in out[4]["errors"][0]["msg"]
+    alone = client.post("/forecast", json={"values": values, "timestamps": ts}).json()
+    assert out[0]["forecast"] == alone["forecast"]
     assert_ready(client)
 
 
@@ -386,16 +417,18 @@ def test_covariate_rules_over_http(tmp_path):
             r = c.post("/forecast_batch", json={"series": [
                 {"id": "a", "values": values, "timestamps": ts, "covariates": {"temp": temp}},
                 {"id": "b", "values": values, "timestamps": ts}]})
-            assert r.status_code == 422
-            assert r.json()["detail"][0]["loc"] == ["series", 1, "covariates", "temp"], r.text
+            assert r.status_code == 200, r.text
+            a, b = r.json()["forecasts"]
+            assert len(a["forecast"]) == 4 and b["errors"][0]["loc"] == [
+                "series", 1, "covariates", "temp"], r.text
             assert_ready(c)
     finally:
         assert srv.stop() == 0
 
 
-def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, meta):
-    """A model whose weights give NaN: both endpoints answer 500 with a JSON error (never a 200
-    with null), the error is logged, and the server stays ready."""
+def test_a_non_finite_forecast_is_logged_and_never_a_null(exported, tmp_path, meta):
+    """A model whose weights give NaN: /forecast answers 500 with a JSON error, /forecast_batch
+    an error object per series (never a null), each is logged, and the server stays ready."""
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
     weights = torch.load(broken / "weights.pt", weights_only=True)
@@ -407,18 +440,22 @@ def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, 
         srv.wait_ready()
         values, _ = history(meta)
         with httpx.Client(base_url=srv.url, timeout=30) as c:
-            for path, body in [("/forecast", {"values": values}),
-                               ("/forecast_batch", {"series": [{"id": "a", "values": values},
-                                                               {"id": "b", "values": values}]})]:
-                r = c.post(path, json=body)
-                assert r.status_code == 500, (path, r.status_code, r.text)
-                error = r.json()
-                assert error["detail"][0]["type"] == "non_finite_forecast", error
-                assert not {"forecast", "forecasts"} & set(error) and "null" not in r.text
-                assert_ready(c)
+            r = c.post("/forecast", json={"values": values})
+            assert r.status_code == 500, r.text
+            error = r.json()
+            assert error["detail"][0]["type"] == "non_finite_forecast", error
+            assert "forecast" not in error and "null" not in r.text
+            r = c.post("/forecast_batch", json={"series": [{"id": "a", "values": values},
+                                                           {"id": "b", "values": values}]})
+            assert r.status_code == 200, r.text
+            out = r.json()["forecasts"]
+            assert [f["errors"][0]["type"] for f in out] == ["non_finite_forecast"] * 2, out
+            assert [f["errors"][0]["loc"] for f in out] == [["series", 0], ["series", 1]]
+            assert "null" not in r.text
+            assert_ready(c)
     finally:
         assert srv.stop() == 0
-    assert srv.output().count("non-finite forecast") >= 2
+    assert srv.output().count("non-finite forecast") >= 3
 
 
 def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
