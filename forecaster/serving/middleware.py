@@ -4,12 +4,15 @@ and the places where BentoML 1.4's own behaviour is replaced.
 BentoML has no body limit and parses any content type as JSON, so these rules sit in front
 of it: a body over ``max_body_bytes`` is answered 413 before it is parsed (by its
 Content-Length, or by counting the streamed bytes when there is none or it lies), and a POST
-whose content type is not JSON is answered 415. ``GET /metadata`` is served as the POST.
+whose content type is not JSON is answered 415. ``GET /metadata`` is served as the POST. With
+a token, the protected paths need ``Authorization: Bearer <token>`` (else 401); the probes
+stay open for the orchestrator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -42,9 +45,10 @@ def _header(scope, name: bytes) -> str | None:
 
 async def _send_json(send, status: int, body: dict, request_id: str) -> None:
     payload = json.dumps(body).encode()
+    challenge = [(b"www-authenticate", b"Bearer")] if status == 401 else []
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-        (b"x-request-id", request_id.encode()), (b"connection", b"close")]})
+        (b"x-request-id", request_id.encode()), (b"connection", b"close"), *challenge]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -70,13 +74,19 @@ class RequestGuard:
         max_body_bytes: largest accepted request body, in bytes.
         skip_log_paths: paths not logged (probes).
         get_as_post: API paths without parameters whose GET is answered as their POST.
+        token: the bearer token the protected paths need; ``None``: no token needed.
+        protected: the paths that need the token.
     """
 
     def __init__(self, app, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  skip_log_paths: tuple[str, ...] = ("/livez", "/readyz", "/metrics"),
-                 get_as_post: tuple[str, ...] = ("/metadata",)):
+                 get_as_post: tuple[str, ...] = ("/metadata",), token: str | None = None,
+                 protected: tuple[str, ...] = ("/forecast", "/forecast_batch", "/metadata",
+                                               "/metrics")):
         self.app, self.max_body_bytes = app, int(max_body_bytes)
         self.skip_log_paths, self.get_as_post = set(skip_log_paths), set(get_as_post)
+        self.token = None if token is None else f"Bearer {token}".encode()
+        self.protected = set(protected)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -95,7 +105,7 @@ class RequestGuard:
         if scope.get("method") == "GET" and scope.get("path") in self.get_as_post:
             scope = {**scope, "method": "POST"}  # BentoML routes its APIs for POST only
         try:
-            rejection = self._reject(scope)
+            rejection = self._unauthorized(scope) or self._reject(scope)
             if rejection:
                 await _send_json(send, rejection[0], rejection[1], request_id)
                 state["status"] = rejection[0]
@@ -136,6 +146,19 @@ class RequestGuard:
         return {"error": "request body too large", "detail": [{
             "type": "too_large", "loc": ["body"],
             "msg": f"the request body may be at most {self.max_body_bytes} bytes"}]}
+
+    def _unauthorized(self, scope) -> tuple[int, dict] | None:
+        if self.token is None or scope.get("path") not in self.protected:
+            return None
+        given = _header(scope, b"authorization")
+        if given is None:
+            msg = "this server needs the header 'Authorization: Bearer <token>'"
+        elif hmac.compare_digest(given.encode("latin-1"), self.token):
+            return None
+        else:
+            msg = "the bearer token in 'Authorization' is not this server's"
+        return 401, {"error": "unauthorized", "detail": [{
+            "type": "unauthorized", "loc": ["header", "authorization"], "msg": msg}]}
 
     def _reject(self, scope) -> tuple[int, dict] | None:
         if scope.get("method") != "POST":

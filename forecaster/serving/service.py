@@ -14,6 +14,9 @@ Configuration (environment):
     FORECASTER_MAX_BATCH_SERIES  series per /forecast_batch body (default 10,000)
     FORECASTER_WORKERS           server processes: a number (default 1) or cpu_count (one per
                                  core the container may use); see docs/benchmarks.md
+    FORECASTER_API_TOKEN         a bearer token the forecast endpoints, /metadata and /metrics
+                                 then need (401 without it); /livez and /readyz stay open
+    FORECASTER_API_TOKEN_FILE    read the token from this file instead (a mounted secret)
 """
 
 from __future__ import annotations
@@ -71,6 +74,24 @@ def _workers(value: str) -> int | str:
         raise SystemExit(f"forecaster: FORECASTER_WORKERS must be a positive integer or "
                          f"'cpu_count', got {value!r}")
     return workers
+
+
+def _api_token(env=os.environ) -> str | None:
+    """FORECASTER_API_TOKEN, else the content of FORECASTER_API_TOKEN_FILE, else ``None``."""
+    token, path = env.get("FORECASTER_API_TOKEN"), env.get("FORECASTER_API_TOKEN_FILE")
+    if token is None and path:
+        try:
+            token = open(path).read().strip()
+        except OSError as err:
+            raise SystemExit(f"forecaster: FORECASTER_API_TOKEN_FILE {path!r} cannot be read: "
+                             f"{err.strerror}") from None
+    if token is not None and not token.strip():  # an empty token would protect nothing
+        raise SystemExit("forecaster: the API token is empty; set FORECASTER_API_TOKEN (or "
+                         "FORECASTER_API_TOKEN_FILE) to a secret, or unset it")
+    return token
+
+
+_API_TOKEN = _api_token()
 
 
 def _json(body: dict, status: int = 200) -> Response:
@@ -176,6 +197,12 @@ class _Spec:
             "example"] = {}
         get = {k: v for k, v in d["paths"]["/metadata"]["post"].items() if k != "requestBody"}
         d["paths"]["/metadata"]["get"] = {**get, "operationId": "forecaster__metadata_get"}
+        if _API_TOKEN is not None:  # Swagger's "Authorize" button, and the rule stated
+            schemas = d["components"].setdefault("securitySchemes", {})
+            schemas["bearer"] = {"type": "http", "scheme": "bearer"}
+            for path in (*_API_PATHS, "/metrics"):
+                for op in d["paths"].get(path, {}).values():
+                    op["security"] = [{"bearer": []}]
         if m is not None:
             _model_rules(d, m)
         return d
@@ -297,4 +324,5 @@ class ForecastService:
 
 ForecastService.add_asgi_middleware(
     RequestGuard,
-    max_body_bytes=int(os.environ.get("FORECASTER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
+    max_body_bytes=int(os.environ.get("FORECASTER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+    token=_API_TOKEN)
