@@ -29,9 +29,8 @@ def requests() -> dict[str, dict]:
         return {"values": [round(float(v), 4) for v in rows["y"]],
                 "timestamps": [t.strftime("%Y-%m-%d") for t in rows["ds"]]}
 
-    return {"forecast.json": series(0),
-            "forecast_batch.json": {"series": [{"id": "co2", **series(0)},
-                                               {"id": "co2-year-before", **series(WEEKS_PER_YEAR)}]}}
+    batch = [{"id": "co2", **series(0)}, {"id": "co2-year-before", **series(WEEKS_PER_YEAR)}]
+    return {"forecast.json": series(0), "forecast_batch.json": {"series": batch}}
 
 
 def main() -> None:

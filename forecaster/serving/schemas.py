@@ -196,7 +196,8 @@ def _message(err: dict) -> str:
              "string_type": "a string", "list_type": "a list", "dict_type": "an object",
              "model_type": "an object", "model_attributes_type": "an object"}
     if kind in named:
-        return f"{where} must be {named[kind]}, got {type(given).__name__ if given is not None else 'null'}"
+        got = "null" if given is None else type(given).__name__
+        return f"{where} must be {named[kind]}, got {got}"
     return f"{where}: {err['msg']}"
 
 

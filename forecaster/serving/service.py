@@ -141,7 +141,8 @@ def _model_rules(d: dict, m: predict.ServedModel) -> None:
     """Write the loaded model's rules and its runnable examples into the OpenAPI dict."""
     fc = d["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
     batch = d["paths"]["/forecast_batch"]["post"]["requestBody"]["content"]["application/json"]
-    for series in (fc["schema"]["properties"], d["components"]["schemas"]["SeriesInput"]["properties"]):
+    for series in (fc["schema"]["properties"],
+                   d["components"]["schemas"]["SeriesInput"]["properties"]):
         series["values"]["minItems"] = m.input_size
         ts = _branch(series["timestamps"])
         ts["description"] += f" This model's frequency: {m.freq!r}."
@@ -174,12 +175,14 @@ class _Spec:
     def asdict(self) -> dict:
         d = self._spec.asdict()
         m = _served
-        model = "" if m is None else f" serving {m.info.name or m.info.uri} " \
-            f"version {m.info.version} ({m.info.alias})"
-        d["info"] = {"title": "forecaster", "version": importlib.metadata.version("forecaster")
-                     + ("" if m is None or m.info.version is None else f"+model.{m.info.version}"),
-                     "description": importlib.metadata.metadata("forecaster")["Summary"]
-                     + model + ". Every rule the server enforces is stated here."}
+        version, about = importlib.metadata.version("forecaster"), ""
+        if m is not None:
+            version += f"+model.{m.info.version}" if m.info.version else ""
+            about = (f" Serving {m.info.name or m.info.uri}, version {m.info.version}, alias "
+                     f"{m.info.alias}.")
+        d["info"] = {"title": "forecaster", "version": version, "description":
+                     importlib.metadata.metadata("forecaster")["Summary"] + about
+                     + " Every rule the server enforces is stated here."}
         schemas = d.setdefault("components", {}).setdefault("schemas", {})
         for name in ("InvalidArgument", "NotFound", "InternalServerError"):
             schemas.pop(name, None)
@@ -198,8 +201,7 @@ class _Spec:
         get = {k: v for k, v in d["paths"]["/metadata"]["post"].items() if k != "requestBody"}
         d["paths"]["/metadata"]["get"] = {**get, "operationId": "forecaster__metadata_get"}
         if _API_TOKEN is not None:  # Swagger's "Authorize" button, and the rule stated
-            schemas = d["components"].setdefault("securitySchemes", {})
-            schemas["bearer"] = {"type": "http", "scheme": "bearer"}
+            d["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path in (*_API_PATHS, "/metrics"):
                 for op in d["paths"].get(path, {}).values():
                     op["security"] = [{"bearer": []}]
@@ -212,6 +214,7 @@ class _Service(bentoml.Service):
     @property
     def openapi_spec(self):
         return _Spec(super().openapi_spec)
+
 
 @bentoml.service(
     name="forecaster",

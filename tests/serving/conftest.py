@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ import torch
 from forecaster.data import FeatureSpec, SeriesScaler
 from forecaster.models import Forecaster
 from forecaster.nn import RNNForecastNet
+from forecaster.serving.predict import export
+from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT, SMALL, run_cli, small_frame
 
 MODEL_URI = "models:/forecaster-rnn@champion"
@@ -83,6 +86,20 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def folder_server(tmp: Path, forecaster: Forecaster, info: ModelInfo | None = None,
+                  example=None, env: dict | None = None):
+    """A ready server on ``forecaster`` exported to ``tmp/model`` (no tracking store)."""
+    export(forecaster, info or ModelInfo(uri="test"), tmp / "model", example)
+    srv = Server({"FORECASTER_MODEL_DIR": str(tmp / "model"),
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'none.db'}", **(env or {})}, tmp)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 
 from forecaster.data import FeatureSpec
-from forecaster.serving.predict import export
 from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT
-from tests.serving.conftest import Server, toy_forecaster
+from tests.serving.conftest import folder_server, toy_forecaster
 
 EXAMPLES = ROOT / "examples"
 
@@ -48,15 +47,9 @@ def co2_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("co2-model")
     one = json.loads((EXAMPLES / "forecast.json").read_text())
     example = pd.DataFrame({"unique_id": "co2", "ds": one["timestamps"], "y": one["values"]})
-    export(toy_forecaster(FeatureSpec(104, 52, freq="7D"), known=["co2"]),
-           ModelInfo(uri="test", name="forecaster-rnn", version="1"), tmp / "model", example)
-    srv = Server({"FORECASTER_MODEL_DIR": str(tmp / "model"),
-                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'none.db'}"}, tmp)
-    try:
-        srv.wait_ready()
+    with folder_server(tmp, toy_forecaster(FeatureSpec(104, 52, freq="7D"), known=["co2"]),
+                       ModelInfo(uri="test", name="forecaster-rnn", version="1"), example) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_readme_curl_commands_run_as_written(co2_server):

@@ -202,7 +202,8 @@ def test_docs_json_states_the_model_rules_and_its_examples_run(client, meta):
     assert f"frequency: {meta['frequency']!r}" in props["timestamps"]["description"]
     series = doc["components"]["schemas"]["SeriesInput"]["properties"]
     assert series["values"]["minItems"] == meta["input_size"]
-    assert {"400", "413", "415", "422", "500"} <= set(doc["paths"]["/forecast"]["post"]["responses"])
+    responses = doc["paths"]["/forecast"]["post"]["responses"]
+    assert {"400", "413", "415", "422", "500"} <= set(responses)
     assert "get" in doc["paths"]["/metadata"]
     for path in ("/forecast", "/forecast_batch", "/metadata"):
         body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]

@@ -7,10 +7,8 @@ import httpx
 import pytest
 
 from forecaster.data import FeatureSpec
-from forecaster.serving.predict import export
 from forecaster.serving.service import _api_token
-from forecaster.tracking.loading import ModelInfo
-from tests.serving.conftest import Server, toy_forecaster
+from tests.serving.conftest import folder_server, toy_forecaster
 
 TOKEN = "s3cret-token"
 
@@ -19,17 +17,10 @@ TOKEN = "s3cret-token"
 def protected(tmp_path_factory):
     """A server whose token comes from a file (as a mounted secret)."""
     tmp = tmp_path_factory.mktemp("token")
-    export(toy_forecaster(FeatureSpec(8, 4, freq="h"), known=["a"]), ModelInfo(uri="test"),
-           tmp / "model")
     (tmp / "token").write_text(TOKEN + "\n")
-    srv = Server({"FORECASTER_MODEL_DIR": str(tmp / "model"),
-                  "FORECASTER_API_TOKEN_FILE": str(tmp / "token"),
-                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'none.db'}"}, tmp)
-    try:
-        srv.wait_ready()
+    with folder_server(tmp, toy_forecaster(FeatureSpec(8, 4, freq="h"), known=["a"]),
+                       env={"FORECASTER_API_TOKEN_FILE": str(tmp / "token")}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 CALLS = [("POST", "/forecast", {"values": [1.0] * 8}),
