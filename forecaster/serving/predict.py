@@ -192,6 +192,8 @@ class ServedModel:
         errors: list[FieldError] = []
         series = self.check_series(None, self.example["values"], self.example.get("timestamps"),
                                    self.example.get("covariates"), self.horizon, (), errors)
+        if series is None:  # no example it accepts: nothing to tell the model's health by
+            return True
         try:
             self.predict([series])
         except NonFiniteForecastError as err:

@@ -54,7 +54,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        # BentoML empties $BENTOML_HOME/prometheus_multiproc_dir when a server starts: servers
+        # sharing it lose each other's /metrics. Each gets its own, unless it serves a Bento.
+        home = {"BENTOML_HOME": str(cwd / f"bentoml-{self.port}")}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **home, **env}
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [full_env.get("PYTHONPATH"), str(ROOT)]))
         cmd = cmd or [sys.executable, "-m", "bentoml", "serve", "--working-dir", str(ROOT)]
         self.proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
