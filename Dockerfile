@@ -4,6 +4,13 @@
 #   docker run -p 3000:3000 -v $PWD/model:/model -e FORECASTER_MODEL_DIR=/model forecaster
 # (`python -m pipelines.serve --export model` writes that folder from the registry: an image
 # or a container that needs no tracking server.)
+# Exposure: the server listens on 0.0.0.0 inside the container (else the published port
+# reaches nothing). Publish it on the host's loopback, `-p 127.0.0.1:3000:3000`, behind a reverse
+# proxy that terminates TLS, and require a bearer token on the forecast endpoints, /metadata and
+# /metrics (the /livez and /readyz probes stay open):
+#   docker run -p 127.0.0.1:3000:3000 -v $PWD/model:/model -e FORECASTER_MODEL_DIR=/model \
+#     -v $PWD/token:/run/secrets/forecaster-token:ro \
+#     -e FORECASTER_API_TOKEN_FILE=/run/secrets/forecaster-token forecaster
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \

@@ -26,12 +26,12 @@ def export_bento() -> str:
 
     from forecaster.serving import predict
 
-    forecaster, info = predict.load()
+    forecaster, info, example = predict.load()
     labels = {k: str(v) for k, v in (("version", info.version), ("alias", info.alias),
                                       ("run_id", info.run_id)) if v}
     with bentoml.models.create(BENTO_MODEL_NAME, labels=labels,
                                metadata={"uri": info.uri}) as model:
-        predict.export(forecaster, info, model.path)
+        predict.export(forecaster, info, model.path, example)
     return str(model.tag)
 
 
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             if args.export:
-                path = predict.export(*predict.load(), args.export)
+                forecaster, info, example = predict.load()
+                path = predict.export(forecaster, info, args.export, example)
                 print(f"exported to {path}; serve it with FORECASTER_MODEL_DIR={path}")
             else:
                 tag = export_bento()

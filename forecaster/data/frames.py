@@ -8,6 +8,7 @@ names the column, the series and the rule.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def sort_frame(
 
 
 def _parse_ds(ds: pd.Series, uid: pd.Series) -> np.ndarray:
-    """``ds`` as int64 (integer index) or datetime64[ns]; strings are parsed as datetimes."""
+    """``ds`` as int64 (integer index) or datetime64[ns] (:func:`parse_timestamps`)."""
     if ds.isna().any():
         row = int(np.flatnonzero(ds.isna().to_numpy())[0])
         raise DataValidationError(f"column 'ds': series {uid.iloc[row]!r} has a missing time stamp")
@@ -168,12 +169,57 @@ def _parse_ds(ds: pd.Series, uid: pd.Series) -> np.ndarray:
             raise DataValidationError("column 'ds' holds non-integer numbers; expected datetimes or integers")
         return values.astype(np.int64)
     try:
-        parsed = pd.to_datetime(ds)
-    except (ValueError, TypeError) as err:
-        raise DataValidationError(f"column 'ds' cannot be parsed as datetimes: {err}") from err
-    if parsed.dt.tz is not None:
-        parsed = parsed.dt.tz_convert(None)
-    return parsed.to_numpy().astype("datetime64[ns]", copy=False)
+        return parse_timestamps(ds, iso=False)
+    except DataValidationError as err:
+        raise DataValidationError(f"column 'ds' {err}") from None
+
+
+def parse_timestamps(values, *, iso: bool = True) -> np.ndarray:
+    """The one timestamp parser (training frames, the pyfunc model, HTTP requests).
+
+    Time-zone-aware values are converted to UTC and their zone dropped, on every path: a model
+    sees UTC wall time (calendar hours of ``+02:00`` stamps are their UTC hours), and series
+    whose offsets change (daylight saving) stay evenly spaced. Naive values are taken as they
+    are. Mixing aware and naive values is an error: their order would be a guess.
+
+    Args:
+        values: datetime-likes or strings (a list, array, Series or index).
+        iso: strings must be ISO-8601 (requests); ``False`` lets pandas infer the format (files).
+
+    Returns:
+        datetime64[ns] array [N], naive (UTC for aware input).
+
+    Raises:
+        DataValidationError: a value does not parse, or aware and naive values are mixed; the
+            message starts with the rule (the caller prefixes the field).
+    """
+    fmt = "ISO8601" if iso else None
+    try:
+        parsed = pd.DatetimeIndex(pd.to_datetime(values, format=fmt))
+    except (ValueError, TypeError, OverflowError) as err:
+        if _mixes_aware_and_naive(values):
+            raise DataValidationError("mixes time-zone-aware and naive timestamps; give every "
+                                      "timestamp a UTC offset, or none") from None
+        if "Mixed timezones" not in str(err):  # several offsets (daylight saving) are fine
+            rule = "ISO-8601 date-times" if iso else "datetimes"
+            raise DataValidationError(f"cannot be parsed as {rule}: {err}") from None
+        parsed = pd.DatetimeIndex(pd.to_datetime(values, format=fmt, utc=True))
+    if parsed.tz is not None:
+        parsed = parsed.tz_convert("UTC").tz_localize(None)
+    return parsed.as_unit("ns").to_numpy()
+
+
+def _mixes_aware_and_naive(values) -> bool:
+    """Whether some values carry a UTC offset and others not (only asked once parsing failed)."""
+    aware = set()
+    for v in values:
+        try:
+            aware.add(pd.Timestamp(v).tzinfo is not None)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if len(aware) > 1:
+            return True
+    return False
 
 
 def _numeric(column: pd.Series, name: str, uid: pd.Series) -> np.ndarray:
@@ -222,7 +268,7 @@ def _infer_freq(
     if not (lengths >= 3).any():
         raise irregular(unequal, pd.Timedelta(int(step), "ns"))
     first = int(np.argmax(lengths >= 3))
-    alias = pd.infer_freq(pd.DatetimeIndex(ds[offsets[first] : offsets[first + 1]]))
+    alias = series_freq(ds[offsets[first] : offsets[first + 1]])
     if alias is None:
         seg = slice(offsets[first], offsets[first + 1] - 1)
         bad = np.zeros_like(same)
@@ -236,6 +282,27 @@ def _infer_freq(
     return offset.freqstr
 
 
+def series_freq(ds: np.ndarray) -> str | None:
+    """The frequency of one series' increasing datetime64 stamps, named as panels name it.
+
+    Fixed steps are named by their length (``"h"``, ``"D"``, ``"7D"``: weekly dates are ``7D``
+    whatever their weekday); uneven calendar steps (months, business days) as pandas infers them.
+
+    Returns:
+        The offset alias, or ``None`` when the stamps are not evenly spaced at any frequency
+        (or fewer than two).
+    """
+    if len(ds) < 2:
+        return None
+    steps = np.diff(np.asarray(ds).view(np.int64))  # [N-1] ns
+    if (steps == steps[0]).all():
+        return _tick_alias(pd.Timedelta(int(steps[0]), "ns"))
+    if len(ds) < 3:
+        return None
+    alias = pd.infer_freq(pd.DatetimeIndex(ds))
+    return None if alias is None else to_offset(alias).freqstr
+
+
 def _tick_alias(step: pd.Timedelta) -> str:
     """Offset alias of a fixed step; whole days as ``"D"``/``"7D"`` (pandas would say ``"24h"``)."""
     days, rest = divmod(step, pd.Timedelta(days=1))
@@ -244,11 +311,52 @@ def _tick_alias(step: pd.Timedelta) -> str:
     return to_offset(step).freqstr
 
 
-def same_freq(a: str | int, b: str | int) -> bool:
-    """Whether two frequencies (offset aliases or integer steps) are the same step."""
-    if isinstance(a, str) and isinstance(b, str):
-        return to_offset(a) == to_offset(b)
-    return a == b
+# Aliases of older pandas versions, which a saved model may carry, to those of pandas >= 2.2.
+_LEGACY_ALIASES = {"H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns", "M": "ME",
+                   "BM": "BME", "SM": "SME", "CBM": "CBME", "Q": "QE", "BQ": "BQE", "A": "YE",
+                   "Y": "YE", "BA": "BYE", "BY": "BYE", "AS": "YS", "BAS": "BYS"}
+_ALIAS = re.compile(r"^(?P<n>[+-]?\d*)(?P<base>[A-Za-z]+)(?P<anchor>-[A-Za-z]+)?$")
+
+
+def to_offset_any(freq: str) -> pd.DateOffset:
+    """``to_offset`` that also reads the aliases of older pandas (``H``, ``T``, ``M``, ``Q``,
+    ``A``...), which pandas 3 rejects."""
+    try:
+        return to_offset(freq)
+    except ValueError:
+        m = _ALIAS.match(freq.strip())
+        if not m or m["base"] not in _LEGACY_ALIASES:
+            raise
+        return to_offset(f"{m['n']}{_LEGACY_ALIASES[m['base']]}{m['anchor'] or ''}")
+
+
+def same_freq(a: str | int, b: str | int, at=None) -> bool:
+    """The one frequency comparison: whether two frequencies step the same way.
+
+    Equal offsets are the same (``h``/``H``/``60min``, ``ME``/``M``, ``QS``/``QS-JAN``). Offsets
+    that differ in general can agree on given timestamps (``W-SAT`` and ``7D`` from Saturdays:
+    the CO2 model is trained at ``7D`` on Saturday dates, which pandas names ``W-SAT``). With
+    ``at``, they are the same when one step of each lands on the same time from every
+    timestamp of ``at``.
+
+    Args:
+        a, b: offset aliases, or integer steps (integer time indexes).
+        at: timestamps (datetime64 array or index) the frequencies step from.
+
+    Returns:
+        Whether ``a`` and ``b`` are the same step (at ``at``).
+    """
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    if not isinstance(a, str):
+        return a == b
+    oa, ob = to_offset_any(a), to_offset_any(b)
+    if oa == ob:
+        return True
+    if at is None or len(at) == 0:
+        return False
+    at = pd.DatetimeIndex(at)
+    return bool(((at + oa) == (at + ob)).all())
 
 
 def validate_frame(

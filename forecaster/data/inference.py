@@ -53,7 +53,7 @@ def inference_batch(
     H = spec.horizon if horizon is None else horizon
     L = spec.input_size
     frame, ids, offsets, freq = sort_frame(df, futr_exog=spec.futr_exog, static_cols=spec.static_cols)
-    if spec.freq is not None and not same_freq(spec.freq, freq):
+    if spec.freq is not None and not same_freq(spec.freq, freq, at=frame["ds"].to_numpy()):
         raise DataValidationError(f"column 'ds': frequency {freq!r} differs from spec.freq {spec.freq!r}")
     rows = np.arange(len(frame))
     observed = np.where(np.isfinite(frame["y"].to_numpy()), rows, -1)

@@ -115,7 +115,7 @@ def build_datasets(
         static_cols=spec.static_cols,
         length_rule=f"input_size {L} + horizon {H} + val_size {val_size} + test_size {test_size}",
     )
-    if spec.freq is not None and not same_freq(spec.freq, freq):
+    if spec.freq is not None and not same_freq(spec.freq, freq, at=clean["ds"].to_numpy()):
         raise DataValidationError(f"column 'ds': frequency {freq!r} differs from spec.freq {spec.freq!r}")
     spec = replace(spec, freq=freq)
     lengths = np.diff(series_offsets(clean)[1])

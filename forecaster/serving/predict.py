@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +28,23 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from forecaster.data.frames import DataValidationError, same_freq
+from forecaster.data.features import future_grid
+from forecaster.data.frames import (
+    DataValidationError,
+    parse_timestamps,
+    same_freq,
+    series_freq,
+    to_offset_any,
+)
 from forecaster.models import Forecaster, NonFiniteForecastError
+from forecaster.serving.schemas import error_body
 from forecaster.tracking.loading import ModelInfo, describe, load_forecaster
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URI = "models:/forecaster-rnn@champion"
 INFO_FILE = "model_info.json"
+EXAMPLE_FILE = "input_example.json"  # the name MLflow gives it
 _ORIGIN = pd.Timestamp("2000-01-01")  # ds of a history sent without timestamps (not returned)
 
 
@@ -50,26 +60,53 @@ def check_source() -> None:
     describe(model_uri())
 
 
-def load(bento_model_path: str | Path | None = None) -> tuple[Forecaster, ModelInfo]:
-    """The served model: FORECASTER_MODEL_DIR, else the Bento's model, else the registry."""
+def load(bento_model_path: str | Path | None = None
+         ) -> tuple[Forecaster, ModelInfo, pd.DataFrame | None]:
+    """The served model: FORECASTER_MODEL_DIR, else the Bento's model, else the registry.
+
+    Returns:
+        ``(forecaster, info, example)``: ``example`` is the history the model was logged with
+        (MLflow's input example, ``input_example.json``), or ``None`` when the model has none.
+    """
     folder = os.environ.get("FORECASTER_MODEL_DIR") or bento_model_path
     if folder:
         folder = Path(folder)
         info_path = folder / INFO_FILE
         info = (ModelInfo(**json.loads(info_path.read_text())) if info_path.is_file()
                 else ModelInfo(uri=str(folder)))
-        return Forecaster.load(folder), info
-    return load_forecaster(model_uri())
+        return Forecaster.load(folder), info, _read_example(folder / EXAMPLE_FILE)
+    with tempfile.TemporaryDirectory() as tmp:
+        forecaster, info = load_forecaster(model_uri(), dst=tmp)
+        found = sorted(Path(tmp).rglob(EXAMPLE_FILE))
+        return forecaster, info, _read_example(found[0]) if found else None
 
 
-def export(forecaster: Forecaster, info: ModelInfo, path: str | Path) -> Path:
-    """A self-contained model folder: the ``Forecaster`` files plus ``model_info.json``."""
+def _read_example(path: Path) -> pd.DataFrame | None:
+    """MLflow's ``input_example.json`` (a pandas frame, ``split`` orient) as a long frame."""
+    if not path.is_file():
+        return None
+    split = json.loads(path.read_text())
+    return pd.DataFrame(split["data"], columns=split["columns"])
+
+
+def export(forecaster: Forecaster, info: ModelInfo, path: str | Path,
+           example: pd.DataFrame | None = None) -> Path:
+    """A self-contained model folder: the ``Forecaster`` files, ``model_info.json`` and, when
+    there is one, the input example (the runnable example of ``/docs.json``)."""
     path = forecaster.save(path)
     (path / INFO_FILE).write_text(json.dumps(info.to_dict(), indent=2))
+    if example is not None:
+        frame = example.astype({"ds": str}) if "ds" in example else example
+        (path / EXAMPLE_FILE).write_text(frame.to_json(orient="split", index=False))
     return path
 
 
 # ------------------------------------------------------------------------------ checking
+def _is_aware(timestamp: str) -> bool:
+    """Whether an ISO-8601 string carries a UTC offset (``Z``, ``+02:00``, ``-0500``)."""
+    return pd.Timestamp(timestamp).tzinfo is not None
+
+
 @dataclass
 class FieldError:
     loc: tuple
@@ -81,16 +118,14 @@ class FieldError:
 
 
 class RequestError(ValueError):
-    """Model-dependent validation failed; rendered as a 400 like pydantic's own errors."""
+    """Model-dependent validation failed; answered 422 like the schema's own errors."""
 
     def __init__(self, errors: list[FieldError]):
         super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
         self.errors = errors
 
     def to_dict(self) -> dict:
-        n = len(self.errors)
-        return {"error": f"{n} validation error{'s' * (n > 1)}",
-                "detail": [e.to_dict() for e in self.errors]}
+        return error_body([e.to_dict() for e in self.errors])
 
 
 @dataclass
@@ -107,16 +142,76 @@ class Series:
 class ServedModel:
     """A loaded ``Forecaster`` with the request rules and the batched prediction it serves."""
 
-    def __init__(self, forecaster: Forecaster, info: ModelInfo):
+    def __init__(self, forecaster: Forecaster, info: ModelInfo,
+                 example: pd.DataFrame | None = None):
         self.forecaster, self.info = forecaster, info
         spec = forecaster.spec
         self.input_size, self.horizon = forecaster.input_size, forecaster.horizon
         self.futr_exog = list(getattr(spec, "futr_exog", ()) or ())
         self.calendar = list(getattr(spec, "calendar", ()) or ())
-        self.freq = getattr(spec, "freq", None)
+        freq = getattr(spec, "freq", None)
+        # a model saved by an older pandas may say "H" or "M"; pandas 3 reads only "h", "ME"
+        self.freq = to_offset_any(freq).freqstr if isinstance(freq, str) else freq
         self.quantile_keys = [f"{q:g}" for q in forecaster.quantiles]
         self.model_ref = {"name": info.name, "version": info.version, "alias": info.alias,
                           "run_id": info.run_id}
+        self.example = self._example(example)
+        self.healthy = self._forecasts_example()
+
+    def _example(self, frame: pd.DataFrame | None) -> dict:
+        """A ``/forecast`` body this model answers: its stored input example (the last
+        ``input_size`` steps of a training series), else a made-up flat history at its
+        frequency (a model folder written without one)."""
+        n = self.input_size
+        if frame is not None:
+            observed = frame["y"].notna().to_numpy()
+            body = {"values": frame["y"][observed].astype(float).tolist()}
+            if frame["ds"].dtype.kind not in "iuf":  # integer time indexes have no timestamps
+                body["timestamps"] = [pd.Timestamp(t).isoformat() for t in frame["ds"][observed]]
+            if self.futr_exog:
+                body["covariates"] = {c: frame[c].astype(float).tolist() for c in self.futr_exog}
+        else:
+            body = {"values": [float(1 + k % 7) for k in range(n)]}
+            if isinstance(self.freq, str) or self.calendar:
+                body["timestamps"] = [t.isoformat() for t in self._synthetic_ds(n)]
+            if self.futr_exog:
+                body["covariates"] = {c: [0.0] * (n + self.horizon) for c in self.futr_exog}
+        errors: list[FieldError] = []
+        self.check_series(None, body["values"], body.get("timestamps"), body.get("covariates"),
+                          self.horizon, (), errors)
+        if errors:  # an example that breaks the rules would be worse than the made-up one
+            log.warning("the model's input example breaks a rule (%s); /docs.json shows a "
+                        "made-up history", errors[0].msg)
+            return self._example(None) if frame is not None else body
+        return body
+
+    def _forecasts_example(self) -> bool:
+        """Whether the model forecasts its own example finitely: if it does, a non-finite
+        forecast is the fault of the history sent (values beyond what float32 arithmetic can
+        forecast); if not, the model is broken."""
+        errors: list[FieldError] = []
+        series = self.check_series(None, self.example["values"], self.example.get("timestamps"),
+                                   self.example.get("covariates"), self.horizon, (), errors)
+        if series is None:  # no example it accepts: nothing to tell the model's health by
+            return True
+        try:
+            self.predict([series])
+        except NonFiniteForecastError as err:
+            log.error("the model's forecast of its own example is not finite (%s): every "
+                      "non-finite forecast will be answered 500", err)
+            return False
+        return True
+
+    def non_finite(self, err: NonFiniteForecastError, loc: tuple = ()) -> tuple[int, FieldError]:
+        """How a non-finite forecast is answered: the client's error (422, naming the values)
+        when the model is healthy, else the server's (500)."""
+        if self.healthy:
+            return 422, FieldError((*loc, "values"), "the forecast of these values is not finite: "
+                                   "they lie beyond what the model's float32 arithmetic can "
+                                   "forecast; send them in smaller units", "non_finite_forecast")
+        log.error("non-finite forecast: %s", err)
+        return 500, FieldError(loc or ("forecast",), f"the model produced a non-finite "
+                               f"forecast: {err}", "non_finite_forecast")
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> dict:
@@ -188,35 +283,34 @@ class ServedModel:
                                      f"{len(timestamps)}", "wrong_length"))
             return None, None
         try:
-            ds = pd.DatetimeIndex(pd.to_datetime(list(timestamps), format="ISO8601"))
-        except (ValueError, TypeError, OverflowError) as err:
-            errors.append(FieldError(loc, f"timestamps must be ISO-8601 date-times: {err}",
-                                     "datetime_parsing"))
+            ds = parse_timestamps(timestamps)  # [n] naive, UTC for aware stamps
+        except DataValidationError as err:
+            errors.append(FieldError(loc, f"timestamps {err}", "datetime_parsing"))
             return None, None
-        if ds.has_duplicates:
+        steps = np.diff(ds.view(np.int64))
+        if (steps == 0).any():
             errors.append(FieldError(loc, "timestamps must be unique", "duplicated"))
             return None, None
-        if not ds.is_monotonic_increasing:
+        if (steps < 0).any():
             errors.append(FieldError(loc, "timestamps must be sorted in increasing order",
                                      "unsorted"))
             return None, None
-        if n >= 3:
-            freq = pd.infer_freq(ds)
-        elif n == 2:
-            freq = pd.tseries.frequencies.to_offset(ds[1] - ds[0])
-        else:
-            freq = self.freq
+        freq = series_freq(ds) if n >= 2 else self.freq
         if freq is None:
             errors.append(FieldError(loc, "timestamps must be evenly spaced (a regular "
                                      "frequency)", "irregular"))
             return None, None
-        freq = pd.tseries.frequencies.to_offset(freq).freqstr
-        if self.freq is not None and not same_freq(self.freq, freq):
-            errors.append(FieldError(loc, f"timestamps must be at the model's frequency "
-                                     f"{self.freq!r}, got {freq!r}", "frequency"))
-            return None, None
-        future = pd.date_range(ds[-1], periods=horizon + 1, freq=freq)[1:]
-        return ds.tz_localize(None) if ds.tz is not None else ds, [t.isoformat() for t in future]
+        if self.freq is not None:
+            if not same_freq(self.freq, freq, at=ds[:-1]):
+                errors.append(FieldError(loc, f"timestamps must be at the model's frequency "
+                                         f"{self.freq!r}, got {freq!r}", "frequency"))
+                return None, None
+            freq = self.freq
+        future = future_grid(ds[-1:], freq, horizon)[0]  # [h]
+        # an aware request gets its forecast's stamps in UTC, marked so; a naive one, naive
+        suffix = "+00:00" if _is_aware(timestamps[-1]) else ""
+        ds = pd.DatetimeIndex(ds)
+        return ds, [t.isoformat() + suffix for t in pd.DatetimeIndex(future)]
 
     # ------------------------------------------------------------------ predicting
     def arrays(self, series: Sequence[Series]) -> dict:
@@ -237,7 +331,7 @@ class ServedModel:
         if self.calendar:
             out["ds"] = np.concatenate([s.ds.values for s in series])  # [N]
             first = series[0].ds
-            out["freq"] = self.freq if self.freq is not None else (first.freq or pd.infer_freq(first))
+            out["freq"] = self.freq if self.freq is not None else series_freq(first.values)
         if self.futr_exog:
             H, K = self.horizon, len(self.futr_exog)
             # each covariate list is the series' n history values, then the model's H future ones
@@ -276,8 +370,8 @@ class ServedModel:
             ds.append(s.ds.values)
             y.append(np.asarray(s.values, dtype=float))
             if H:
-                freq = s.ds.freq or pd.infer_freq(s.ds)
-                ds.append(pd.date_range(s.ds[-1], periods=H + 1, freq=freq)[1:].values)
+                freq = self.freq if self.freq is not None else series_freq(s.ds.values)
+                ds.append(future_grid(s.ds.values[-1:], freq, H)[0])
                 y.append(np.full(H, np.nan))
         ids = self._ids(series)
         frame = {"unique_id": np.repeat(np.array(ids, dtype=object), lengths),
@@ -371,13 +465,37 @@ class MicroBatcher:
         finally:
             self._busy = False
 
-    async def run(self, items: list, chunk: int = 1024) -> np.ndarray:
+    async def run(self, items: list, chunk: int = 1024
+                  ) -> tuple[np.ndarray, dict[int, BaseException]]:
         """One request's many series: passes of at most ``chunk`` series in a worker thread, so
-        that probes and other requests are answered meanwhile."""
+        that probes and other requests are answered meanwhile.
+
+        Returns:
+            ``(values, failed)``: ``[B', H, Q]`` forecasts of the series that did not fail, in
+            order, and the error of each series (by index) that failed on its own.
+        """
         loop = asyncio.get_running_loop()
-        parts = [await loop.run_in_executor(self._executor, self.fn, items[k:k + chunk])
-                 for k in range(0, len(items), chunk)]
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        values, failed = [], {}
+        for k in range(0, len(items), chunk):
+            part, part_failed = await loop.run_in_executor(
+                self._executor, self._run_many, items[k:k + chunk])
+            values.append(part)
+            failed.update({k + i: err for i, err in part_failed.items()})
+        values = [v for v in values if len(v)]
+        if not values:
+            return np.empty((0, 0, 0), np.float32), failed
+        return (np.concatenate(values) if len(values) > 1 else values[0]), failed
+
+    def _run_many(self, items: list) -> tuple[np.ndarray, dict[int, BaseException]]:
+        try:
+            return self.fn(items), {}
+        except (NonFiniteForecastError, RequestError):
+            pass
+        out = self._one_by_one(items)
+        ok = [r for r in out if not isinstance(r, BaseException)]
+        shape = ok[0].shape if ok else (0, 0)
+        return (np.stack(ok) if ok else np.empty((0, *shape), np.float32),
+                {k: r for k, r in enumerate(out) if isinstance(r, BaseException)})
 
     async def _gather(self, max_wait_s: float = 0.002, idle_turns: int = 8) -> None:
         """Let the requests already received reach ``submit``: a request takes several turns of
@@ -397,12 +515,16 @@ class MicroBatcher:
         except (NonFiniteForecastError, RequestError):
             if len(items) == 1:
                 raise
-        # one series' bad data or non-finite forecast must not fail the others: one by one
+        return self._one_by_one(items)
+
+    def _one_by_one(self, items: list) -> list:
+        """Each item's ``[H, Q]`` forecasts, or its error: one series' bad data or non-finite
+        forecast must not fail the others."""
         out = []
         for item in items:
             try:
                 out.append(self.fn([item])[0])
-            except Exception as err:  # noqa: BLE001
+            except (NonFiniteForecastError, RequestError) as err:
                 out.append(err)
         return out
 

@@ -2,23 +2,39 @@
 
 Every rule that does not depend on the loaded model is a pydantic constraint here, so
 ``/docs.json`` states it: strict types (no strings or booleans where numbers belong), finite
-numbers only (``NaN``, ``Infinity`` and ``1e309`` are rejected), non-empty lists, ``horizon >= 1``
-and no unknown fields. The rules that depend on the model (at least ``input_size`` values,
-``horizon`` at most the model's, the covariate names) are checked by
-``forecaster.serving.validation`` and stated in the field descriptions.
+float32 numbers only (``NaN``, ``Infinity``, ``1e309`` and ``1e39`` are rejected), non-empty
+lists, ``horizon >= 1`` and no unknown fields. The rules that depend on the model (at least
+``input_size`` values, ``horizon`` at most the model's, the frequency, the covariate names) are
+checked by ``forecaster.serving.predict.ServedModel`` and written into ``/docs.json`` by the
+service once the model is loaded.
+
+:func:`client_errors` turns pydantic's errors into the service's own: ``{loc, msg, type}``
+whose message names the field, the rule and what is needed (no class names, no links).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WrapValidator,
+)
 
 # read at import, so the limit the server enforces is the one /docs.json states
 MAX_BATCH_SERIES = int(os.environ.get("FORECASTER_MAX_BATCH_SERIES", 10_000))
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+# the model computes in float32: a larger number would become infinite inside it
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX,
+                                le=FLOAT32_MAX)]
 Values = Annotated[list[Number], Field(
     min_length=1, description="The history, oldest first: finite numbers; at least the model's "
     "input_size of them (see /metadata). Only the last input_size are read.")]
@@ -57,12 +73,32 @@ class SeriesInput(_Strict):
     covariates: Covariates | None = None
 
 
+@dataclass
+class InvalidSeries:
+    """A series of a batch that broke its schema: answered with its errors, not forecast."""
+
+    id: str | None  # None: the id itself was missing or not a string
+    errors: list[dict]  # pydantic's errors, loc inside the series
+
+
+def _series_or_errors(value, handler):
+    """One bad series must not fail the batch: its schema errors are kept for its answer."""
+    try:
+        return handler(value)
+    except ValidationError as err:
+        sid = value.get("id") if isinstance(value, dict) else None
+        return InvalidSeries(sid if isinstance(sid, str) else None,
+                             err.errors(include_url=False))
+
+
 class BatchRequest(_Strict):
     """Several series, forecast in batched forward passes."""
 
-    series: Annotated[list[SeriesInput], Field(
+    series: Annotated[list[Annotated[SeriesInput, WrapValidator(_series_or_errors)]], Field(
         min_length=1, max_length=MAX_BATCH_SERIES,
-        description="The series, with unique ids; at most FORECASTER_MAX_BATCH_SERIES of them.")]
+        description="The series, with unique ids; at most FORECASTER_MAX_BATCH_SERIES of them. "
+        "A series that breaks a rule gets an error object in the answer; the others are "
+        "forecast.")]
     horizon: Horizon | None = None
 
 
@@ -88,8 +124,22 @@ class SeriesForecast(BaseModel):
     intervals: dict[str, list[float]] | None = None
 
 
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="The field: ['series', 2, 'values', 5] is the 6th "
+                                 "value of the 3rd series.")
+    msg: str = Field(description="The rule broken and what is needed.")
+    type: str
+
+
+class SeriesError(BaseModel):
+    id: str | None = Field(description="The series' id (null when the id itself is invalid).")
+    errors: list[ErrorDetail]
+
+
 class BatchResponse(BaseModel):
-    forecasts: list[SeriesForecast]
+    forecasts: list[SeriesForecast | SeriesError] = Field(
+        description="One entry per series, in request order: its forecast, or the errors that "
+        "kept it from being forecast.")
     model: ModelRef
 
 
@@ -108,3 +158,76 @@ class Metadata(BaseModel):
     metrics: dict[str, dict[str, float]] = Field(
         description="Test metrics of the model beside the baselines': "
         "{'model': {'mase': ...}, 'naive': {...}, 'seasonal_naive': {...}}.")
+
+
+# ------------------------------------------------------------------------------ errors
+def _where(loc: tuple) -> str:
+    """``("series", 2, "values", 5)`` -> ``series[2].values[5]``; ``()`` -> ``the body``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the body"
+
+
+def _message(err: dict) -> str:
+    kind, where, ctx = err["type"], _where(err["loc"]), err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "extra_forbidden":
+        return f"{where} is not a field of this request (see /docs.json for the fields)"
+    if kind == "finite_number":
+        return f"{where} must be a finite number: NaN and Infinity are not numbers in JSON"
+    if kind in ("less_than_equal", "greater_than_equal") and abs(ctx.get("le", ctx.get(
+            "ge", 0))) == FLOAT32_MAX:
+        return (f"{where} must be within the float32 range of the model, "
+                f"-{FLOAT32_MAX:.8g} to {FLOAT32_MAX:.8g}, got {given!r}")
+    if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        bound = {"less_than_equal": "at most {le}", "greater_than_equal": "at least {ge}",
+                 "less_than": "below {lt}", "greater_than": "above {gt}"}[kind].format(**ctx)
+        return f"{where} must be {bound}, got {given!r}"
+    if kind in ("too_short", "string_too_short"):
+        return f"{where} needs at least {ctx['min_length']} item(s)" + (
+            f", got {ctx['actual_length']}" if "actual_length" in ctx else "")
+    if kind in ("too_long", "string_too_long"):
+        return f"{where} may have at most {ctx['max_length']} item(s)" + (
+            f", got {ctx['actual_length']}" if "actual_length" in ctx else "")
+    named = {"float_type": "a number (not a string or a boolean)", "int_type": "an integer",
+             "string_type": "a string", "list_type": "a list", "dict_type": "an object",
+             "model_type": "an object", "model_attributes_type": "an object"}
+    if kind in named:
+        got = "null" if given is None else type(given).__name__
+        return f"{where} must be {named[kind]}, got {got}"
+    return f"{where}: {err['msg']}"
+
+
+def client_errors(exc: ValidationError) -> tuple[int, dict]:
+    """The status and body of a request that failed its schema.
+
+    Returns:
+        ``(400, ...)`` when the body is not JSON, else ``(422, ...)``; the body is
+        ``{"error": ..., "detail": [{"loc", "msg", "type"}]}`` as for the model's own rules.
+    """
+    errors = exc.errors(include_url=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        reason = next(e for e in errors if e["type"] == "json_invalid").get("ctx", {}).get("error")
+        return 400, {"error": "the body is not valid JSON", "detail": [{
+            "loc": ["body"], "type": "json_invalid",
+            "msg": f"the body must be a JSON object: {reason or 'it does not parse'}"}]}
+    return 422, error_body(details(errors[:100]))
+
+
+def details(errors: list[dict], prefix: tuple = ()) -> list[dict]:
+    """pydantic's errors as ``{loc, msg, type}`` in the project's words, ``loc`` after
+    ``prefix`` (``("series", 2)`` for a series of a batch)."""
+    out = []
+    for e in errors:
+        e = {**e, "loc": (*prefix, *e["loc"])}
+        out.append({"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]})
+    return out
+
+
+def error_body(detail: list[dict]) -> dict:
+    """``{"error": "n rules broken", "detail": detail}``: every 422 has this shape."""
+    n = len(detail)
+    return {"error": f"{n} rule{'s' * (n > 1)} broken", "detail": detail}

@@ -172,3 +172,29 @@ def test_futr_exog_must_be_finite():
     df.loc[2, "price"] = np.nan
     with pytest.raises(DataValidationError, match=r"column 'price' \(futr_exog\): series 's0' has 1 NaN"):
         validate_frame(df, min_length=1, futr_exog=["price"])
+
+
+@pytest.mark.parametrize("a,b,at,same", [
+    ("h", "H", None, True), ("h", "60min", None, True), ("ME", "M", None, True),
+    ("QS", "QS-JAN", None, True), ("MS", "MS", None, True), ("B", "B", None, True),
+    ("30min", "30min", None, True), ("15min", "30min", None, False),
+    ("7D", "W-SAT", None, False),  # in general, weekly on some weekday is not any 7 days
+    ("7D", "W-SAT", ["2001-01-06", "2001-01-13"], True),  # ... but it is from Saturdays
+    ("7D", "W-SAT", ["2001-01-07"], False),
+    (1, 1, None, True), (1, "h", None, False),
+])
+def test_same_freq_compares_steps(a, b, at, same):
+    from forecaster.data.frames import same_freq
+
+    at = None if at is None else pd.to_datetime(at).to_numpy()
+    assert same_freq(a, b, at=at) is same and same_freq(b, a, at=at) is same
+
+
+def test_aware_ds_is_utc_and_mixed_with_naive_is_named():
+    local = pd.date_range("2024-01-01 08:00", periods=4, freq="h", tz="+02:00")
+    frame = pd.DataFrame({"unique_id": "a", "ds": [t.isoformat() for t in local], "y": 1.0})
+    clean, freq, _ = validate_frame(frame, min_length=1)
+    assert freq == "h" and list(clean["ds"].dt.hour) == [6, 7, 8, 9]
+    frame.loc[3, "ds"] = "2024-01-01T11:00:00"
+    with pytest.raises(DataValidationError, match="column 'ds' mixes time-zone-aware and naive"):
+        validate_frame(frame, min_length=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ import torch
 from forecaster.data import FeatureSpec, SeriesScaler
 from forecaster.models import Forecaster
 from forecaster.nn import RNNForecastNet
+from forecaster.serving.predict import export
+from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT, SMALL, run_cli, small_frame
 
 MODEL_URI = "models:/forecaster-rnn@champion"
@@ -51,7 +54,10 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        # BentoML empties $BENTOML_HOME/prometheus_multiproc_dir when a server starts: servers
+        # sharing it lose each other's /metrics. Each gets its own, unless it serves a Bento.
+        home = {"BENTOML_HOME": str(cwd / f"bentoml-{self.port}")}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **home, **env}
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [full_env.get("PYTHONPATH"), str(ROOT)]))
         cmd = cmd or [sys.executable, "-m", "bentoml", "serve", "--working-dir", str(ROOT)]
         self.proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
@@ -83,6 +89,20 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def folder_server(tmp: Path, forecaster: Forecaster, info: ModelInfo | None = None,
+                  example=None, env: dict | None = None):
+    """A ready server on ``forecaster`` exported to ``tmp/model`` (no tracking store)."""
+    export(forecaster, info or ModelInfo(uri="test"), tmp / "model", example)
+    srv = Server({"FORECASTER_MODEL_DIR": str(tmp / "model"),
+                  "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'none.db'}", **(env or {})}, tmp)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
 
 
 @pytest.fixture(scope="session")

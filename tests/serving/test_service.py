@@ -114,6 +114,9 @@ def _bad_cases(meta):
         "Infinity literal": (b'{"values": [' + b"1.0, " * n + b"Infinity]}", "values"),
         "NaN string": (j({"values": [*values, "NaN"]}), "values"),
         "1e309": (b'{"values": [' + b"1.0, " * n + b"1e309]}", "values"),
+        "huge spread": (j({"values": [3.4e38, -3.4e38] * n}), "values"),
+        "1e39 (not float32)": (b'{"values": [' + b"1.0, " * n + b"1e39]}", "values"),
+        "-3.5e38 (not float32)": (b'{"values": [' + b"1.0, " * n + b"-3.5e38]}", "values"),
         "string number": (j({"values": [*values[:-1], "1.5"]}), "values"),
         "boolean": (j({"values": [*values[:-1], True]}), "values"),
         "timestamps length": (j({"values": values, "timestamps": ts[:-1]}), "timestamps"),
@@ -138,30 +141,118 @@ def _bad_cases(meta):
 
 @pytest.mark.parametrize("case", list(_bad_cases({"input_size": 24, "horizon": 6})))
 def test_bad_input_is_a_4xx_naming_the_field(client, meta, case):
+    """400 when the body is not JSON, else 422; each error names the field and the rule in
+    the project's words (no pydantic class names or links)."""
     body, field = _bad_cases(meta)[case]
     r = client.post("/forecast", content=body, headers={"Content-Type": "application/json"})
-    assert 400 <= r.status_code < 500, (case, r.status_code, r.text)
+    assert r.status_code == (400 if case == "malformed JSON" else 422), (case, r.text)
     err = r.json()
     assert isinstance(err, dict) and err["detail"], err
     if field:
         assert any(field in map(str, d["loc"]) for d in err["detail"]), err
+        assert all(field in d["msg"] for d in err["detail"]), err
     assert all(d["msg"] for d in err["detail"])
+    for internal in ("IODescriptor", "pydantic", "ForecastRequest", "Input should"):
+        assert internal not in r.text, (case, r.text)
     if case == "too few values":  # says how many are needed
         assert f"at least the model's input_size {meta['input_size']}" in err["detail"][0]["msg"]
+    if "float32" in case:  # names the index of the value
+        n = len(history(meta)[0])
+        assert err["detail"][0]["loc"] == ["values", n] and "float32 range" in r.text, r.text
     assert_ready(client)
 
 
-def test_batch_bad_inputs(client, meta):
+def test_client_errors_log_one_line_and_no_traceback(server, client, meta):
     values, _ = history(meta)
+    bodies = [b'{"values": [1, 2', b'{"values": ["1"]}', json.dumps({"values": values[:3]})]
+    for k, body in enumerate(bodies):
+        r = client.post("/forecast", content=body, headers={
+            "content-type": "application/json", "x-request-id": f"client-error-{k}"})
+        assert 400 <= r.status_code < 500
+    out = _poll_log(server, "client-error-2")
+    for k in range(len(bodies)):
+        lines = [line for line in out.splitlines() if f'"request_id": "client-error-{k}"' in line]
+        assert len(lines) == 1 and "[INFO]" in lines[0], lines
+    assert "Traceback" not in out and "[ERROR]" not in out, out[-3000:]
+
+
+def _poll_log(server, needle: str, timeout: float = 10, count: int = 1) -> str:
+    """The server's log once it holds ``needle`` ``count`` times (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (out := server.output()).count(needle) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return out
+
+
+def test_get_metadata_is_the_post(client, meta):
+    r = client.get("/metadata")
+    assert r.status_code == 200 and r.json() == meta
+
+
+def test_docs_json_states_the_model_rules_and_its_examples_run(client, meta):
+    """/docs.json carries the loaded model's rules, and each endpoint's example (the model's
+    stored input example) is answered 200, as Swagger's "Try it out" sends it."""
+    doc = client.get("/docs.json").json()
+    assert doc["info"]["title"] == "forecaster"
+    assert doc["info"]["version"].endswith(f"+model.{meta['version']}")
+    fc = doc["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
+    props = fc["schema"]["properties"]
+    assert props["values"]["minItems"] == meta["input_size"]
+    assert props["horizon"]["maximum"] == meta["horizon"]
+    assert f"frequency: {meta['frequency']!r}" in props["timestamps"]["description"]
+    series = doc["components"]["schemas"]["SeriesInput"]["properties"]
+    assert series["values"]["minItems"] == meta["input_size"]
+    responses = doc["paths"]["/forecast"]["post"]["responses"]
+    assert {"400", "413", "415", "422", "500"} <= set(responses)
+    assert "get" in doc["paths"]["/metadata"]
+    for path in ("/forecast", "/forecast_batch", "/metadata"):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["example"]
+        r = client.post(path, json=body)
+        assert r.status_code == 200, (path, r.text)
+    assert len(fc["example"]["values"]) == meta["input_size"] and fc["example"]["timestamps"]
+
+
+def test_batch_bad_inputs(client, meta):
+    """Rules of the whole request are a 422; a series that breaks a rule gets an error object
+    (id, field, rule) in its place and the others are forecast."""
+    values, ts = history(meta)
     too_many = {"series": [{"id": str(k), "values": values} for k in range(51)]}
     r = client.post("/forecast_batch", json=too_many)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series"], r.text
-    dup = {"series": [{"id": "a", "values": values}, {"id": "a", "values": values}]}
-    r = client.post("/forecast_batch", json=dup)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "id"], r.text
-    short = {"series": [{"id": "a", "values": values}, {"id": "b", "values": values[:3]}]}
-    r = client.post("/forecast_batch", json=short)
-    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["series", 1, "values"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["series"], r.text
+    r = client.post("/forecast_batch", json={"series": [{"id": "a", "values": values}],
+                                             "horizon": meta["horizon"] + 1})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["horizon"], r.text
+    r = client.post("/forecast_batch", content=b'{"series": [', headers={
+        "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    series = [
+        {"id": "ok", "values": values, "timestamps": ts},
+        {"id": "ok", "values": values},  # repeats an id
+        {"id": "short", "values": values[:3]},
+        {"id": "string", "values": [*values[:-1], "1.5"]},
+        {"id": "not float32", "values": [*values[:-1], 1e39]},
+        {"values": values},  # no id
+        {"id": "daily", "values": values, "timestamps": [
+            t.isoformat() for t in pd.date_range("2024-01-01", periods=len(values), freq="D")]},
+        {"id": "ok too", "values": values},
+    ]
+    r = client.post("/forecast_batch", json={"series": series})
+    assert r.status_code == 200, r.text
+    out = r.json()["forecasts"]
+    assert [f["id"] for f in out] == ["ok", "ok", "short", "string", "not float32", None,
+                                      "daily", "ok too"]
+    forecast = [True] + [False] * 6 + [True]
+    assert [("forecast" in f, "errors" in f) for f in out] == [(f, not f) for f in forecast]
+    last = len(values) - 1
+    locs = [f["errors"][0]["loc"] for f in out[1:7]]
+    assert locs == [["series", 1, "id"], ["series", 2, "values"], ["series", 3, "values", last],
+                    ["series", 4, "values", last], ["series", 5, "id"],
+                    ["series", 6, "timestamps"]], locs
+    assert all(e["msg"] and e["type"] for f in out[1:7] for e in f["errors"])
+    assert "at least the model's input_size" in out[2]["errors"][0]["msg"]
+    assert "float32" in out[4]["errors"][0]["msg"]
+    alone = client.post("/forecast", json={"values": values, "timestamps": ts}).json()
+    assert out[0]["forecast"] == alone["forecast"]
     assert_ready(client)
 
 
@@ -243,9 +334,8 @@ def test_request_log_line(server, client, meta):
     values, _ = history(meta)
     r = client.post("/forecast", json={"values": values}, headers={"x-request-id": "abc123"})
     assert r.headers["x-request-id"] == "abc123"
-    time.sleep(0.5)
     lines = [json.loads(line[line.index("{"):line.rindex("}") + 1])
-             for line in server.output().splitlines()
+             for line in _poll_log(server, '"request_id": "abc123"').splitlines()
              if '"request_id": "abc123"' in line]
     assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["duration_ms"] > 0
 
@@ -288,9 +378,11 @@ def test_pipelines_serve_wrapper_and_export(exported, tmp_path, meta):
         r = httpx.post(srv.url + "/forecast_batch", timeout=30, json={
             "series": [{"id": str(k), "values": values} for k in range(50)]})
         assert r.status_code == 200 and len(r.json()["forecasts"]) == 50
+        # /readyz answers once one worker is up: wait (bounded) for the other to load too
+        out = _poll_log(srv, "serving forecaster-rnn", timeout=90, count=2)
+        assert out.count("serving forecaster-rnn") == 2  # one model load per worker
     finally:
         assert srv.stop() == 0
-    assert srv.output().count("serving forecaster-rnn") == 2  # one model load per worker
 
 
 def test_covariate_rules_over_http(tmp_path):
@@ -320,7 +412,7 @@ def test_covariate_rules_over_http(tmp_path):
             assert ok.status_code == 200 and len(ok.json()["forecast"]) == 4, ok.text
             for case, (body, loc) in cases.items():
                 r = c.post("/forecast", json=body)
-                assert r.status_code == 400, (case, r.text)
+                assert r.status_code == 422, (case, r.text)
                 assert [d["loc"] for d in r.json()["detail"]] == [loc], (case, r.text)
                 assert_ready(c)
             r = c.post("/forecast", json=cases["short covariate"][0])
@@ -328,16 +420,18 @@ def test_covariate_rules_over_http(tmp_path):
             r = c.post("/forecast_batch", json={"series": [
                 {"id": "a", "values": values, "timestamps": ts, "covariates": {"temp": temp}},
                 {"id": "b", "values": values, "timestamps": ts}]})
-            assert r.status_code == 400
-            assert r.json()["detail"][0]["loc"] == ["series", 1, "covariates", "temp"], r.text
+            assert r.status_code == 200, r.text
+            a, b = r.json()["forecasts"]
+            assert len(a["forecast"]) == 4 and b["errors"][0]["loc"] == [
+                "series", 1, "covariates", "temp"], r.text
             assert_ready(c)
     finally:
         assert srv.stop() == 0
 
 
-def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, meta):
-    """A model whose weights give NaN: both endpoints answer 500 with a JSON error (never a 200
-    with null), the error is logged, and the server stays ready."""
+def test_a_non_finite_forecast_is_logged_and_never_a_null(exported, tmp_path, meta):
+    """A model whose weights give NaN: /forecast answers 500 with a JSON error, /forecast_batch
+    an error object per series (never a null), each is logged, and the server stays ready."""
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
     weights = torch.load(broken / "weights.pt", weights_only=True)
@@ -349,18 +443,22 @@ def test_a_non_finite_forecast_is_a_logged_500_never_a_null(exported, tmp_path, 
         srv.wait_ready()
         values, _ = history(meta)
         with httpx.Client(base_url=srv.url, timeout=30) as c:
-            for path, body in [("/forecast", {"values": values}),
-                               ("/forecast_batch", {"series": [{"id": "a", "values": values},
-                                                               {"id": "b", "values": values}]})]:
-                r = c.post(path, json=body)
-                assert r.status_code == 500, (path, r.status_code, r.text)
-                error = r.json()
-                assert error["detail"][0]["type"] == "non_finite_forecast", error
-                assert not {"forecast", "forecasts"} & set(error) and "null" not in r.text
-                assert_ready(c)
+            r = c.post("/forecast", json={"values": values})
+            assert r.status_code == 500, r.text
+            error = r.json()
+            assert error["detail"][0]["type"] == "non_finite_forecast", error
+            assert "forecast" not in error and "null" not in r.text
+            r = c.post("/forecast_batch", json={"series": [{"id": "a", "values": values},
+                                                           {"id": "b", "values": values}]})
+            assert r.status_code == 200, r.text
+            out = r.json()["forecasts"]
+            assert [f["errors"][0]["type"] for f in out] == ["non_finite_forecast"] * 2, out
+            assert [f["errors"][0]["loc"] for f in out] == [["series", 0], ["series", 1]]
+            assert "null" not in r.text
+            assert_ready(c)
     finally:
         assert srv.stop() == 0
-    assert srv.output().count("non-finite forecast") >= 2
+    assert srv.output().count("non-finite forecast") >= 3
 
 
 def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
@@ -416,3 +514,24 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
          "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
         capture_output=True, text=True, timeout=150)
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+@pytest.mark.timeout(240)
+def test_random_paths_leave_metrics_flat(client):
+    """2,000 random paths (a scanner) add no time series: the metrics are labelled by route
+    template, unknown paths share one label."""
+    rng = np.random.default_rng(0)
+
+    def flood(n: int) -> None:
+        for k in range(n):
+            assert client.get(f"/{rng.integers(1 << 48):x}/{k}").status_code == 404
+
+    flood(5)  # the unmatched label's series exist before the first measurement
+    before = client.get("/metrics").text
+    flood(2000)
+    after = client.get("/metrics").text
+    print(f"/metrics: {len(before)} bytes before, {len(after)} after 2,000 random paths")
+    assert len(after) <= 1.1 * len(before), (len(before), len(after))
+    endpoints = set(re.findall(r'endpoint="([^"]*)"', after))
+    assert {"unmatched", "/forecast"} <= endpoints, endpoints
+    assert not [e for e in endpoints if re.fullmatch(r"/[0-9a-f]+/\d+", e)], endpoints
