@@ -35,7 +35,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
-from forecaster.datasets import load_dataset
+from forecaster.datasets import load_configured
+from forecaster.errors import UsageError
 from forecaster.evaluation.runner import protocol_test_metrics
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster
 from forecaster.models.evaluate import forecast_windows, score
@@ -68,17 +69,27 @@ def _git_commit() -> str:
 
 
 def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] | None:
-    """The latest unfinished run of the experiment that left a ``last.ckpt``: (run id, ckpt)."""
+    """The latest unfinished run of the experiment that left a ``last.ckpt``: (run id, ckpt).
+
+    Raises:
+        store.RunInUseError: that run's process is still alive (two writers would interleave
+            its checkpoints and metrics).
+    """
     runs = client.search_runs([experiment_id], "attributes.status != 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=50)
     for run in runs:
         ckpt_dir = run.data.tags.get(CKPT_TAG)
         if ckpt_dir and (Path(ckpt_dir) / "last.ckpt").is_file():
+            holder = run.info.status == "RUNNING" and store.live_holder(run.data.tags)
+            if holder:
+                raise store.RunInUseError(
+                    f"resume=true: run {run.info.run_id} is still being trained by {holder}; "
+                    "wait for it to finish or stop that process, then resume")
             return run.info.run_id, str(Path(ckpt_dir) / "last.ckpt")
     return None
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A config value breaks a rule; raised before any data is read or any training starts."""
 
 
@@ -123,9 +134,7 @@ def check_config(cfg: DictConfig) -> None:
 def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets]:
     """Load the configured source and cut it into scaled train / val / test windows."""
     d = cfg.data
-    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
-                      data_dir=cfg.paths.get("data_dir"),
-                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    df = load_configured(d, cfg.paths.get("data_dir"))
     spec = FeatureSpec(input_size=int(d.input_size), horizon=int(d.horizon),
                        calendar=tuple(d.calendar), futr_exog=tuple(d.futr_exog),
                        static_cols=tuple(d.static_cols), scaler=d.scaler)
@@ -204,7 +213,7 @@ def train(cfg: DictConfig) -> TrainResult:
 
     rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
     uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
-    client = MlflowClient(uri)
+    client = store.open_client(uri)  # creates a new store safely under concurrent starts
     run, ckpt_path = _start_run(cfg, client, uri) if rank_zero else (None, cfg.get("ckpt_path"))
     callbacks_cfg = cfg.callbacks
     if ckpt_path:  # a resumed run keeps writing checkpoints where it left them

@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.datasets import load_dataset
+from forecaster.datasets import load_configured
 from forecaster.evaluation import scoring
 from forecaster.evaluation.backtest import Backtest, backtest
 from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
@@ -74,9 +74,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     forecaster, tags = load_model(cfg)
     H, season = forecaster.horizon, int(cfg.get("season_length") or forecaster.season_length)
     d = cfg.data
-    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
-                      data_dir=cfg.paths.get("data_dir"),
-                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    df = load_configured(d, cfg.paths.get("data_dir"))
     protocol = PROTOCOLS.get(d.source) if cfg.protocol == "auto" else cfg.protocol
     protocol = None if protocol in (None, "none") else protocol
     n_windows, step = resolve_windows(cfg, protocol, H)
