@@ -34,6 +34,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from forecaster import console
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.datasets import load_configured
 from forecaster.errors import UsageError
@@ -201,6 +202,7 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
 
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
+    console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     df, data = build_data(cfg)

@@ -25,6 +25,12 @@ def main(cfg: DictConfig) -> float | None:
         from forecaster.training import train
 
         result = train(cfg)
+    if result.run_id:  # rank zero: the process that tested, logged and registered
+        from forecaster.console import summary
+        from forecaster.tracking.store import resolve_tracking_uri
+
+        print(summary(result.metrics, result.run_id, result.decision,
+                      resolve_tracking_uri(cfg.logger.get("tracking_uri"))), flush=True)
     # the value a hyperparameter sweeper minimises: validation, never test
     return result.metrics.get("val/loss_best")
 

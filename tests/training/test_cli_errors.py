@@ -106,3 +106,4 @@ def test_csv_with_other_column_names_trains_through_the_mapping(tmp_path):
     client = MlflowClient(store_uri(tmp_path))
     (run,) = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
     assert run.info.status == "FINISHED" and run.data.metrics["test/mae"] > 0
+    assert "registry: registry off" in proc.stdout and run.info.run_id in proc.stdout
