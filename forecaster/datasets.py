@@ -145,6 +145,21 @@ def load_configured(data: Mapping, data_dir: str | Path | None = None) -> pd.Dat
                         data_dir=data_dir, **columns)
 
 
+def source_uri(source: str, path: str | None = None) -> str:
+    """Where the rows of ``source`` come from: the file read (absolute), or its public URL."""
+    if source == "csv":
+        return str(Path(path).resolve())
+    if source == "co2":
+        from statsmodels.datasets import co2
+
+        return str(Path(co2.__file__).parent / "co2.csv")
+    if source == "m4_hourly":
+        return SOURCES["M4-Hourly-train.csv"]
+    if source in ("etth1", "etth1_full"):
+        return SOURCES["ETTh1.csv"]
+    raise ValueError(f"data.source={source!r} is not known")
+
+
 def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
                  data_dir: str | Path | None = None, **csv_options) -> pd.DataFrame:
     """The long frame of a named ``source`` (see the module table)."""

@@ -34,10 +34,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster import console
+from forecaster import console, reporting
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.datasets import load_configured
 from forecaster.errors import UsageError
+from forecaster.evaluation import report
 from forecaster.evaluation.runner import protocol_test_metrics
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster
 from forecaster.models.evaluate import forecast_windows, score
@@ -247,9 +248,11 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
         mlflow.log_metrics(artifacts.finite(flat))
-        plots = _plot_items(forecaster, data.panel, test_fc, int(cfg.logger.plot_series))
+        plots = report.holdout_plot_items(forecaster, data.panel, test_fc, season_length,
+                                          int(cfg.logger.plot_series))
         decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table, plots,
                                             _input_example(df, data, forecaster, cfg.data.fill))
+        reporting.describe_run(cfg, client, run.info.run_id, df, data, table, decision)
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         # what a sweeper minimises; already logged per epoch by the module
         flat["val/loss_best"] = module.val_loss_best
@@ -258,22 +261,6 @@ def train(cfg: DictConfig) -> TrainResult:
         if run:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
         raise
-
-
-def _plot_items(forecaster: Forecaster, panel, fc, n: int) -> list[dict]:
-    """The last test window of up to ``n`` series, with its preceding history."""
-    items, H = [], forecaster.horizon
-    for s in np.unique(fc.series)[:n]:
-        i = np.flatnonzero(fc.series == s)[-1]
-        start = panel.offsets[s] + fc.t[i]
-        hist = slice(max(panel.offsets[s], start - 4 * max(forecaster.input_size, H)), start)
-        item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
-                "ds": panel.ds[start:start + H], "actual": fc.actual[i],
-                "forecast": fc.values[i, :, forecaster.point_index]}
-        if len(forecaster.quantiles) > 1:
-            item["lo"], item["hi"] = fc.values[i, :, 0], fc.values[i, :, -1]
-        items.append(item)
-    return items
 
 
 def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table, plots,
@@ -288,9 +275,7 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
         curves = {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)]
                   for k in ("train/loss", "val/loss")}
         artifacts.plot_curves(tmp / "loss_curves.png", curves)
-        q = forecaster.quantiles
-        artifacts.plot_forecasts(tmp / "forecasts.png", plots,
-                                 (f"q{q[0]:g}", f"q{q[-1]:g}") if len(q) > 1 else None)
+        report.plot_methods(tmp / "forecasts.png", plots)
         for f in tmp.iterdir():
             mlflow.log_artifact(str(f))
 

@@ -21,8 +21,10 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def main(cfg: DictConfig) -> float | None:
     with _precheck.checked():
         _precheck.check(cfg)  # in the first second, before mlflow and torch load
+        from forecaster.console import quiet_third_party
         from forecaster.evaluation.runner import evaluate
 
+        quiet_third_party()
         result = evaluate(cfg)
     return float(result.table.loc["model", "mase"])
 
