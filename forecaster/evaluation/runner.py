@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.datasets import load_configured
+from forecaster.datasets import load_configured, source_uri
 from forecaster.evaluation import scoring
 from forecaster.evaluation.backtest import Backtest, backtest
 from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
@@ -133,6 +133,9 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
         run_id = run.info.run_id
         try:
             mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
+            describe.log_data_input(df, source_uri(d.source, d.get("path")),
+                                    describe.source_name(d.get("path"), d.source),
+                                    forecaster.spec.freq, len(panel.ids), "evaluation")
             mlflow.log_metrics({"backtest/windows_per_s": len(w) / max(seconds, 1e-9)})
             items = _plot_items(bt, forecasts, scale, forecaster, int(cfg.logger.plot_series))
             log_run(table, per_series, items, OmegaConf.to_yaml(cfg, resolve=True))

@@ -53,8 +53,14 @@ def version_link(name: str, version: str) -> str:
     return f"[{name} v{version}](#/models/{name}/versions/{version})"
 
 
-def log_training_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_series: int) -> None:
-    """``mlflow.log_input`` of the training frame: source, digest, rows, series, frequency."""
+def log_data_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_series: int,
+                   context: str) -> None:
+    """``mlflow.log_input`` of a run's frame: source, digest, rows, series, frequency.
+
+    Args:
+        df: the long frame as loaded; source_uri: the file or URL it came from.
+        name: its name in the UI; context: ``training`` or ``evaluation``.
+    """
     with warnings.catch_warnings():
         # MLflow resolves a plain path by asking every source type, which warns that two match;
         # its digest calls a pandas method that pandas 3 deprecates. Neither is ours to fix.
@@ -62,7 +68,7 @@ def log_training_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_ser
         warnings.filterwarnings("ignore", message="Starting with pandas version 4.0")
         source = HTTPDatasetSource(source_uri) if source_uri.startswith("http") else source_uri
         dataset = mlflow.data.from_pandas(df, source=source, name=name, targets="y")
-    mlflow.log_input(dataset, context="training",
+    mlflow.log_input(dataset, context=context,
                      tags={"rows": str(len(df)), "series": str(n_series), "frequency": str(freq)})
 
 
@@ -103,14 +109,19 @@ def set_note_once(client: MlflowClient, experiment_id: str, text: str) -> None:
         client.set_experiment_tag(experiment_id, MLFLOW_RUN_NOTE, text)
 
 
-def describe_registered(client: MlflowClient, decision, run_note: str, run_md_link: str,
+def describe_registered(client: MlflowClient, decision, subject: str, run_md_link: str,
                         table: Mapping[str, Mapping[str, float]]) -> None:
-    """The registered model's description (unless it has one) and the new version's."""
+    """The registered model's description (unless it has one) and the new version's.
+
+    Args:
+        subject: what was trained on what, in words.
+        run_md_link: a Markdown link to the training run.
+    """
     if not client.get_registered_model(decision.name).description:
         client.update_registered_model(decision.name, MODEL_NOTE.format(name=decision.name))
     # plain text first: the versions table shows the description's start, unrendered
     text = (f"{decision.alias}, {headline(table, bold=False)}. Trained in run {run_md_link}: "
-            f"{run_note}\n\nGate: {'; '.join(decision.reasons)}.\n\n"
+            f"{subject}.\n\nGate: {'; '.join(decision.reasons)}.\n\n"
             "**Evaluations** (`pipelines.evaluate`):\n")
     client.update_model_version(decision.name, decision.version, text)
 
@@ -134,13 +145,14 @@ def describe_training(client: MlflowClient, run_id: str, *, what: str, data_name
     """
     experiment_id = client.get_run(run_id).info.experiment_id
     set_note_once(client, experiment_id, EXPERIMENT_NOTE)
-    note = f"{what}, trained on **{data_name}** ({data_summary}): {headline(table)}."
+    subject = f"{what}, trained on **{data_name}** ({data_summary})"
+    note = f"{subject}: {headline(table)}."
     registry = (f"Registered as {version_link(decision.name, decision.version)}: "
                 f"**{decision.alias}** ({'; '.join(decision.reasons)})." if decision
                 else "Not registered (registry.enabled=false).")
     client.set_tag(run_id, MLFLOW_RUN_NOTE, f"{note}\n\n{registry}")
     if decision:
-        describe_registered(client, decision, note, run_link(experiment_id, run_id, "this run"),
+        describe_registered(client, decision, subject, run_link(experiment_id, run_id, "this run"),
                             table)
 
 

@@ -71,6 +71,9 @@ def test_evaluation_run_is_named_after_the_version_and_linked_both_ways(tmp_path
     version = client.get_model_version("forecaster-rnn", "1").description
     link = f"[evaluate forecaster-rnn v1 on csv](#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})"
     assert link in version and "4 windows" in version
+    (used,) = run.inputs.dataset_inputs
+    assert used.dataset.name == "small.csv"
+    assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "evaluation"
 
 
 def test_plotted_series_are_best_median_and_worst():
