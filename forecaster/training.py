@@ -171,7 +171,8 @@ def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.
     if resume:
         log.info("resuming run %s from %s", *resume)
         run = mlflow.start_run(run_id=resume[0])
-        client.set_tag(run.info.run_id, store.PID_TAG, str(os.getpid()))
+        for key, value in store.process_tags().items():  # this process holds the run now
+            client.set_tag(run.info.run_id, key, value)
         return run, resume[1]
     tags = {**store.process_tags(), "forecaster.git_commit": _git_commit(),
             "forecaster.command": " ".join(sys.argv), "forecaster.versions": _versions()}
