@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,32 @@ def load_etth1(data_dir: str | Path | None, target: str = "OT",
     ``rows`` rows (``None``: all)."""
     raw = pd.read_csv(benchmark_file("ETTh1.csv", data_dir), parse_dates=["date"], nrows=rows)
     return pd.DataFrame({"unique_id": f"ETTh1_{target}", "ds": raw["date"], "y": raw[target]})
+
+
+COLUMN_OPTIONS = ("time_col", "id_col", "target_col")  # data.<option>: the file's column names
+
+
+def load_configured(data: Mapping, data_dir: str | Path | None = None) -> pd.DataFrame:
+    """The long frame a ``data`` config group names (``source``, ``path``, ``wide`` and the
+    column mapping ``time_col`` / ``id_col`` / ``target_col``)."""
+    columns = {k: data[k] for k in COLUMN_OPTIONS if data.get(k)}
+    return load_dataset(data["source"], path=data.get("path"), wide=data.get("wide", False),
+                        data_dir=data_dir, **columns)
+
+
+def source_uri(source: str, path: str | None = None) -> str:
+    """Where the rows of ``source`` come from: the file read (absolute), or its public URL."""
+    if source == "csv":
+        return str(Path(path).resolve())
+    if source == "co2":
+        from statsmodels.datasets import co2
+
+        return str(Path(co2.__file__).parent / "co2.csv")
+    if source == "m4_hourly":
+        return SOURCES["M4-Hourly-train.csv"]
+    if source in ("etth1", "etth1_full"):
+        return SOURCES["ETTh1.csv"]
+    raise ValueError(f"data.source={source!r} is not known")
 
 
 def load_dataset(source: str, *, path: str | None = None, wide: bool = False,

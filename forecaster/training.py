@@ -34,9 +34,12 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from forecaster import console, reporting
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.data.frames import sort_frame
-from forecaster.datasets import load_dataset
+from forecaster.datasets import load_configured
+from forecaster.errors import UsageError
+from forecaster.evaluation import report
 from forecaster.evaluation.runner import protocol_test_metrics
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster, conformal
 from forecaster.models.ensemble import (
@@ -76,17 +79,27 @@ def _git_commit() -> str:
 
 
 def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] | None:
-    """The latest unfinished run of the experiment that left a ``last.ckpt``: (run id, ckpt)."""
+    """The latest unfinished run of the experiment that left a ``last.ckpt``: (run id, ckpt).
+
+    Raises:
+        store.RunInUseError: that run's process is still alive (two writers would interleave
+            its checkpoints and metrics).
+    """
     runs = client.search_runs([experiment_id], "attributes.status != 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=50)
     for run in runs:
         ckpt_dir = run.data.tags.get(CKPT_TAG)
         if ckpt_dir and (Path(ckpt_dir) / "last.ckpt").is_file():
+            holder = run.info.status == "RUNNING" and store.live_holder(run.data.tags)
+            if holder:
+                raise store.RunInUseError(
+                    f"resume=true: run {run.info.run_id} is still being trained by {holder}; "
+                    "wait for it to finish or stop that process, then resume")
             return run.info.run_id, str(Path(ckpt_dir) / "last.ckpt")
     return None
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A config value breaks a rule; raised before any data is read or any training starts."""
 
 
@@ -163,9 +176,7 @@ def design(cfg: DictConfig, df: pd.DataFrame) -> Design:
 def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets, Design]:
     """Load the configured source, decide the sizes, and cut it into train / val / test windows."""
     d = cfg.data
-    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
-                      data_dir=cfg.paths.get("data_dir"),
-                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    df = load_configured(d, cfg.paths.get("data_dir"))
     plan = design(cfg, df)
     spec = FeatureSpec(input_size=plan.input_size, horizon=int(cfg.horizon),
                        calendar=tuple(d.calendar), futr_exog=tuple(d.futr_exog),
@@ -320,7 +331,8 @@ def _start_run(cfg: DictConfig, client: MlflowClient, uri: str) -> tuple[mlflow.
     if resume:
         log.info("resuming run %s from %s", *resume)
         run = mlflow.start_run(run_id=resume[0])
-        client.set_tag(run.info.run_id, store.PID_TAG, str(os.getpid()))
+        for key, value in store.process_tags().items():  # this process holds the run now
+            client.set_tag(run.info.run_id, key, value)
         return run, resume[1]
     tags = {**store.process_tags(), "forecaster.git_commit": _git_commit(),
             "forecaster.command": " ".join(sys.argv), "forecaster.versions": _versions()}
@@ -352,6 +364,7 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
 
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
+    console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     df, data, plan = build_data(cfg)
@@ -364,7 +377,7 @@ def train(cfg: DictConfig) -> TrainResult:
 
     rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
     uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
-    client = MlflowClient(uri)
+    client = store.open_client(uri)  # creates a new store safely under concurrent starts
     run, ckpt_path = _start_run(cfg, client, uri) if rank_zero else (None, cfg.get("ckpt_path"))
     callbacks_cfg = cfg.callbacks
     if ckpt_path:  # a resumed run keeps writing checkpoints where it left them
@@ -402,10 +415,12 @@ def train(cfg: DictConfig) -> TrainResult:
         mlflow.log_metrics(artifacts.finite(flat))
         mlflow.set_tags({"model.seasons": str(list(plan.seasons)),
                          "model.selected": describe_members(members)})
-        plots = _plot_items(forecaster, data.panel, test_fc, int(cfg.logger.plot_series))
+        plots = report.holdout_plot_items(forecaster, data.panel, test_fc, season_length,
+                                          int(cfg.logger.plot_series))
         decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table, plots,
                                             _input_example(df, data, forecaster, cfg.data.fill),
                                             members)
+        reporting.describe_run(cfg, client, run.info.run_id, df, data, table, decision)
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         # what a sweeper minimises; already logged per epoch by the module
         flat["val/loss_best"] = module.val_loss_best
@@ -414,22 +429,6 @@ def train(cfg: DictConfig) -> TrainResult:
         if run:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
         raise
-
-
-def _plot_items(forecaster: Forecaster, panel, fc, n: int) -> list[dict]:
-    """The last test window of up to ``n`` series, with its preceding history."""
-    items, H = [], forecaster.horizon
-    for s in np.unique(fc.series)[:n]:
-        i = np.flatnonzero(fc.series == s)[-1]
-        start = panel.offsets[s] + fc.t[i]
-        hist = slice(max(panel.offsets[s], start - 4 * max(forecaster.input_size, H)), start)
-        item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
-                "ds": panel.ds[start:start + H], "actual": fc.actual[i],
-                "forecast": fc.values[i, :, forecaster.point_index]}
-        if len(forecaster.quantiles) > 1:
-            item["lo"], item["hi"] = fc.values[i, :, 0], fc.values[i, :, -1]
-        items.append(item)
-    return items
 
 
 def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table, plots,
@@ -445,9 +444,7 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
         curves = {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)]
                   for k in ("train/loss", "val/loss")}
         artifacts.plot_curves(tmp / "loss_curves.png", curves)
-        q = forecaster.quantiles
-        artifacts.plot_forecasts(tmp / "forecasts.png", plots,
-                                 (f"q{q[0]:g}", f"q{q[-1]:g}") if len(q) > 1 else None)
+        report.plot_methods(tmp / "forecasts.png", plots)
         for f in tmp.iterdir():
             mlflow.log_artifact(str(f))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from forecaster.evaluation.runner import evaluate
+from pipelines import _precheck
 
 # an absolute path: the console script has no calling file that Hydra could resolve "../conf" from
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -19,7 +19,13 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
-    result = evaluate(cfg)
+    with _precheck.checked():
+        _precheck.check(cfg)  # in the first second, before mlflow and torch load
+        from forecaster.console import quiet_third_party
+        from forecaster.evaluation.runner import evaluate
+
+        quiet_third_party()
+        result = evaluate(cfg)
     return float(result.table.loc["model", "mase"])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from forecaster.training import train
+from pipelines import _precheck
 
 # an absolute path: the console script has no calling file that Hydra could resolve "../conf" from
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -20,7 +20,17 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    result = train(cfg)
+    with _precheck.checked():
+        _precheck.check(cfg)  # in the first second, before lightning and mlflow load
+        from forecaster.training import train
+
+        result = train(cfg)
+    if result.run_id:  # rank zero: the process that tested, logged and registered
+        from forecaster.console import summary
+        from forecaster.tracking.store import resolve_tracking_uri
+
+        print(summary(result.metrics, result.run_id, result.decision,
+                      resolve_tracking_uri(cfg.logger.get("tracking_uri"))), flush=True)
     # the value a hyperparameter sweeper minimises: validation, never test
     return result.metrics.get("val/loss_best")
 

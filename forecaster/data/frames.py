@@ -17,10 +17,12 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
 
+from forecaster.errors import UsageError
+
 FILL_POLICIES = ("interpolate", "ffill")
 
 
-class DataValidationError(ValueError):
+class DataValidationError(UsageError, ValueError):
     """A frame breaks a rule of the input contract.
 
     The message names the column, the series (where one is at fault) and the rule.

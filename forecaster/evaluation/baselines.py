@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from forecaster.console import progress
 from forecaster.models import metrics as M
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ def statistical(name: str, y: np.ndarray, offsets: np.ndarray, series: np.ndarra
     make = {"auto_ets": AutoETS, "auto_arima": AutoARIMA}[name]
     out = np.empty((len(series), horizon))
     start = time.perf_counter()
-    for i, (s, ti) in enumerate(zip(series, t)):
+    windows = progress(zip(series, t), total=len(series), desc=f"{name} fits")  # minutes, at times
+    for i, (s, ti) in enumerate(windows):
         lo = offsets[s] + (max(ti - max_history, 0) if max_history else 0)
         x = y[lo:offsets[s] + ti].astype(np.float64)
         m = season_length if len(x) >= 2 * season_length else 1

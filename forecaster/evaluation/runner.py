@@ -22,15 +22,15 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.datasets import load_dataset
+from forecaster.datasets import load_configured, source_uri
 from forecaster.evaluation import scoring
 from forecaster.evaluation.backtest import Backtest, backtest
 from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
-from forecaster.evaluation.report import format_table, log_run
+from forecaster.evaluation.report import format_table, log_run, method_plot_items, quantile_band
 from forecaster.models import Forecaster
 from forecaster.models import metrics as M
 from forecaster.models.evaluate import WindowForecasts, forecast_windows
-from forecaster.tracking import artifacts, store
+from forecaster.tracking import artifacts, describe, store
 from forecaster.tracking.loading import load_forecaster
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def load_model(cfg: DictConfig) -> tuple[Forecaster, dict]:
     forecaster, info = load_forecaster(cfg.model_uri, cfg.logger.get("tracking_uri"))
     tags = {"forecaster.model_uri": cfg.model_uri}
     tags.update({f"forecaster.model_{k}": str(v) for k, v in
-                 (("run_id", info.run_id), ("version", info.version)) if v})
+                 (("run_id", info.run_id), ("name", info.name), ("version", info.version)) if v})
     return forecaster, tags
 
 
@@ -74,9 +74,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     forecaster, tags = load_model(cfg)
     H, season = forecaster.horizon, int(cfg.get("season_length") or forecaster.season_length)
     d = cfg.data
-    df = load_dataset(d.source, path=d.get("path"), wide=d.get("wide", False),
-                      data_dir=cfg.paths.get("data_dir"),
-                      **({"time_col": d.time_col} if d.get("time_col") else {}))
+    df = load_configured(d, cfg.paths.get("data_dir"))
     protocol = PROTOCOLS.get(d.source) if cfg.protocol == "auto" else cfg.protocol
     protocol = None if protocol in (None, "none") else protocol
     n_windows, step = resolve_windows(cfg, protocol, H)
@@ -127,14 +125,23 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     if cfg.logger.get("enabled", True):
         uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
         experiment_id = store.prepare_store(uri, cfg.logger.experiment_name)
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=cfg.logger.get("run_name"),
+        name, version = tags.get("forecaster.model_name"), tags.get("forecaster.model_version")
+        run_name = cfg.logger.get("run_name") or (
+            f"evaluate {name} v{version} on {d.source}" if version else None)
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
                                tags={**tags, "forecaster.task": "evaluate"})
         run_id = run.info.run_id
         try:
             mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
+            describe.log_data_input(df, source_uri(d.source, d.get("path")),
+                                    describe.source_name(d.get("path"), d.source),
+                                    forecaster.spec.freq, len(panel.ids), "evaluation")
             mlflow.log_metrics({"backtest/windows_per_s": len(w) / max(seconds, 1e-9)})
-            items = _plot_items(bt, forecasts, forecaster, int(cfg.logger.plot_series))
+            items = _plot_items(bt, forecasts, scale, forecaster, int(cfg.logger.plot_series))
             log_run(table, per_series, items, OmegaConf.to_yaml(cfg, resolve=True))
+            describe.describe_evaluation(
+                store.open_client(uri), run_id, name, version,
+                f"{d.source}, {len(w)} windows, horizon {H}", table.to_dict(orient="index"))
             mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
         except BaseException:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
@@ -160,22 +167,13 @@ def _score(actual, forecasts, scale, series, ids, quantiles, protocol, std):
     return table, per_series
 
 
-def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], forecaster: Forecaster,
-                n: int) -> list[dict]:
-    """The last window of up to ``n`` series, with every method's forecast."""
-    panel, w, H = bt.panel, bt.windows, forecaster.horizon
-    items = []
-    for s in np.unique(w.series)[:n]:
-        i = np.flatnonzero(w.series == s)[-1]
-        first = panel.offsets[s] + w.t[i]
-        hist = slice(max(panel.offsets[s], first - 4 * max(forecaster.input_size, H)), first)
-        item = {"id": panel.ids[s], "history_ds": panel.ds[hist], "history": panel.y[hist],
-                "ds": panel.ds[first:first + H], "actual": bt.forecasts.actual[i],
-                "forecasts": {k: v[i] for k, v in forecasts.items()}}
-        if len(forecaster.quantiles) > 1:
-            item["lo"], item["hi"] = bt.forecasts.values[i, :, 0], bt.forecasts.values[i, :, -1]
-        items.append(item)
-    return items
+def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], scale: np.ndarray,
+                forecaster: Forecaster, n: int) -> list[dict]:
+    """The last window of ``n`` series (best, median, worst by MASE), with every method."""
+    w, fc = bt.windows, bt.forecasts
+    return method_plot_items(bt.panel, w.series, w.t, fc.actual, forecasts, scale,
+                             forecaster.horizon, forecaster.input_size, n,
+                             quantile_band(fc.values, forecaster.quantiles))
 
 
 def _methods(forecaster: Forecaster, panel, w, fc: WindowForecasts, baselines: list[str],

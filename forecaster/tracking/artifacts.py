@@ -1,4 +1,4 @@
-"""Files a person opens in the MLflow UI: flattened params, plots and metric tables."""
+"""Files a person opens in the MLflow UI: flattened params, loss curves and metric tables."""
 
 from __future__ import annotations
 
@@ -34,37 +34,20 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     return table
 
 
-def plot_forecasts(path: Path, series: list[dict], quantile_labels: tuple[str, str] | None) -> Path:
-    """One panel per series: history, actuals, forecast and (quantile models) the interval band.
-
-    Each item of ``series`` holds ``id``, ``history_ds``, ``history``, ``ds``, ``actual``,
-    ``forecast`` and, with intervals, ``lo`` and ``hi``.
-    """
-    fig, axes = plt.subplots(len(series), 1, figsize=(10, 3.2 * len(series)), squeeze=False)
-    for ax, s in zip(axes[:, 0], series):
-        ax.plot(s["history_ds"], s["history"], color="0.4", lw=1, label="history")
-        ax.plot(s["ds"], s["actual"], color="black", lw=1.5, label="actual")
-        ax.plot(s["ds"], s["forecast"], color="tab:blue", lw=1.5, label="forecast")
-        if quantile_labels and "lo" in s:
-            ax.fill_between(s["ds"], s["lo"], s["hi"], color="tab:blue", alpha=0.2,
-                            label=f"{quantile_labels[0]}-{quantile_labels[1]} interval")
-        ax.set_title(f"series {s['id']}")
-        ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
 def plot_curves(path: Path, curves: Mapping[str, list[tuple[int, float]]]) -> Path:
-    """Loss curves: ``{"train/loss": [(epoch, value), ...], "val/loss": [...]}``."""
+    """Loss curves: ``{"train/loss": [(step, value), ...], "val/loss": [...]}``.
+
+    Lightning logs both once per epoch at the optimiser step the epoch ended on, which is what
+    the x axis shows; the scaled loss is the training objective on the scaler's units.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in curves.items():
         if points:
             steps, values = zip(*points)
             ax.plot(steps, values, marker="o", ms=3, label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (scaled)")
+    ax.set_xlabel("optimiser step (batches seen); one point per epoch")
+    ax.set_ylabel("loss on scaled targets (log scale)")
+    ax.set_title("training and validation loss per epoch")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from forecaster.errors import UsageError
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PID_TAG, HOST_TAG = "forecaster.pid", "forecaster.host"
+
+
+class RunInUseError(UsageError, RuntimeError):
+    """A run asked for (``resume=true``) is still being written by a live process."""
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -26,26 +35,70 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri
 
 
-def prepare_store(uri: str, experiment_name: str) -> str:
-    """Create the store's schema and the experiment once, in the launching process.
+@contextmanager
+def _creation_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``<database>.lock`` beside a sqlite store.
 
-    MLflow's schema set-up races when several processes create one sqlite database at once, so
-    a sweep calls this before it starts its jobs. Returns the experiment id.
+    MLflow creates and migrates a sqlite schema table by table without a transaction around it,
+    so two processes opening a brand-new database at once both add the same columns and one
+    crashes ("duplicate column name"). Other stores (a server, Postgres) set themselves up.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        yield
+        return
+    lock_path = Path(uri[len(prefix):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def open_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` of ``uri`` whose store exists; safe when many processes start at once.
+
+    Constructing the client creates the sqlite schema, so it happens under the creation lock;
+    MLflow keeps one store object per URI in the process, so later clients reuse it.
+    """
+    with _creation_lock(uri):
+        return MlflowClient(uri)
+
+
+def prepare_store(uri: str, experiment_name: str) -> str:
+    """Create the store's schema and the experiment if needed, under the creation lock.
+
+    Safe under concurrent starts: a sweep's jobs or separate trainings on one brand-new sqlite
+    file. Returns the experiment id.
     """
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(experiment_name)
-    except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-        return client.get_experiment_by_name(experiment_name).experiment_id
+    with _creation_lock(uri):
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(experiment_name)
+        except mlflow.exceptions.MlflowException:  # a server store: another process was first
+            return client.get_experiment_by_name(experiment_name).experiment_id
 
 
 def process_tags() -> dict[str, str]:
     """Tags that let a later start tell whether a RUNNING run's process is still alive."""
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def live_holder(tags: dict[str, str]) -> str | None:
+    """Who still runs a RUNNING run, from its process tags: ``"process 123 on host-a"``, or None
+    when that process is gone.
+
+    A run of another host cannot be checked from here, so it counts as held.
+    """
+    if PID_TAG not in tags:
+        return None
+    holder = f"process {tags[PID_TAG]} on {tags.get(HOST_TAG, 'an unknown host')}"
+    if tags.get(HOST_TAG) != socket.gethostname():
+        return holder
+    return holder if _alive(int(tags[PID_TAG])) else None
 
 
 def _alive(pid: int) -> bool:

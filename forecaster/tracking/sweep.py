@@ -13,10 +13,7 @@ import logging
 import os
 
 from hydra.experimental.callback import Callback
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
-
-from forecaster.tracking import store
 
 log = logging.getLogger(__name__)
 PARENT_ENV = "FORECASTER_PARENT_RUN_ID"
@@ -28,7 +25,14 @@ class SweepParentRun(Callback):
         self.run_id: str | None = None
         self.uri: str | None = None
 
+    # mlflow is imported in the hooks: Hydra builds this callback for every run, single runs
+    # too, and the entry points check the command line before the heavy stack loads.
+
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from forecaster.tracking import store
+
         self.uri = store.resolve_tracking_uri(config.logger.get("tracking_uri"))
         experiment_id = store.prepare_store(self.uri, config.logger.experiment_name)
         client = MlflowClient(self.uri)
@@ -45,6 +49,8 @@ class SweepParentRun(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.run_id is None:
             return
+        from mlflow.tracking import MlflowClient
+
         client = MlflowClient(self.uri)
         parent = client.get_run(self.run_id)
         children = client.search_runs([parent.info.experiment_id],

@@ -1,0 +1,77 @@
+"""Trainings started together on one brand-new sqlite store, and resume against a live run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT, SMALL, store_uri
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def _start(tmp_path: Path, name: str, args: list[str]) -> subprocess.Popen:
+    """``python -m pipelines.train`` in the background, its output in ``tmp_path/name.log``."""
+    log = open(tmp_path / f"{name}.log", "w")
+    return subprocess.Popen([sys.executable, "-m", "pipelines.train", *args,
+                             f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=_env(),
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def _trainings_together(tmp_path: Path, small_csv: Path, n: int) -> None:
+    procs = [_start(tmp_path, f"job{k}", [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=1",
+                                          "registry.enabled=false", f"seed={k}",
+                                          f"logger.tracking_uri={store_uri(tmp_path)}"])
+             for k in range(n)]
+    codes = [p.wait(timeout=540) for p in procs]
+    logs = {k: (tmp_path / f"job{k}.log").read_text()[-2000:] for k, c in enumerate(codes) if c}
+    assert not logs, logs
+    client = MlflowClient(store_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
+    assert len(runs) == n and all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_three_trainings_start_together_on_a_new_store(tmp_path, small_csv):
+    _trainings_together(tmp_path, small_csv, 3)
+
+
+@pytest.mark.slow
+def test_eight_trainings_start_together_on_a_new_store(tmp_path, small_csv):
+    _trainings_together(tmp_path, small_csv, 8)
+
+
+def test_resume_refuses_a_run_whose_process_is_alive(tmp_path, small_csv):
+    uri = store_uri(tmp_path)
+    args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=500",
+            "callbacks.early_stopping.patience=1000", f"logger.tracking_uri={uri}"]
+    first = _start(tmp_path, "first", args)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    try:
+        deadline = time.monotonic() + 180
+        while not last.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling for the first checkpoint, bounded by the deadline
+        assert first.poll() is None and last.exists(), (tmp_path / "first.log").read_text()[-2000:]
+        second = subprocess.run([sys.executable, "-m", "pipelines.train", *args, "resume=true",
+                                 f"hydra.run.dir={tmp_path / 'second'}"], cwd=tmp_path, env=_env(),
+                                capture_output=True, text=True, timeout=180)
+        assert first.poll() is None, "the first training should still be running"
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert f"still being trained by process {first.pid} on " in second.stderr
+    assert "Traceback" not in second.stderr
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
+    assert "forecaster.killed_reason" not in run.data.tags  # the live run was left alone
+    assert run.data.tags["forecaster.pid"] == str(first.pid)
