@@ -15,14 +15,14 @@ from forecaster.datasets import source_uri
 from forecaster.tracking import describe
 
 
-def model_in_words(cfg: DictConfig) -> str:
-    """"1 x 64 BasicRNNCell (tanh), pinball loss on q0.1/0.5/0.9, 52 steps from 104"."""
+def model_in_words(cfg: DictConfig, input_size: int) -> str:
+    """"median of 1 x 64 BasicRNNCell (tanh) members, mae loss, 52 steps from 104"."""
     m = cfg.model
     loss = f"{m.loss} loss"
     if m.loss == "pinball" and m.get("quantiles"):
         loss += " on q" + "/".join(f"{q:g}" for q in m.quantiles)
-    return (f"{m.num_layers} x {m.hidden_size} BasicRNNCell ({m.activation}), {loss}, "
-            f"{cfg.horizon} steps from {cfg.input_size}")
+    return (f"median of {m.num_layers} x {m.hidden_size} BasicRNNCell ({m.activation}) members, "
+            f"{loss}, {cfg.horizon} steps from {input_size}")
 
 
 def describe_run(cfg: DictConfig, client: MlflowClient, run_id: str, df: pd.DataFrame, data,
@@ -43,5 +43,5 @@ def describe_run(cfg: DictConfig, client: MlflowClient, run_id: str, df: pd.Data
     describe.log_comparison(table)
     summary = (f"{n_series} series, {len(df):,} rows, frequency {data.freq}; "
                f"tested on the last {d.test_size} steps of each")
-    describe.describe_training(client, run_id, what=model_in_words(cfg), data_name=name,
+    describe.describe_training(client, run_id, what=model_in_words(cfg, data.spec.input_size), data_name=name,
                                data_summary=summary, table=table, decision=decision)
