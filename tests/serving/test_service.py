@@ -435,7 +435,9 @@ def test_a_non_finite_forecast_is_logged_and_never_a_null(exported, tmp_path, me
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
     weights = torch.load(broken / "weights.pt", weights_only=True)
-    weights["head.bias"][0] = float("nan")
+    for name, value in weights.items():  # every member's head (and the base alone's)
+        if name.endswith("head.bias"):
+            value[0] = float("nan")
     torch.save(weights, broken / "weights.pt")
     srv = Server({"FORECASTER_MODEL_DIR": str(broken),
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)

@@ -1,29 +1,33 @@
 """Bad input to ``python -m pipelines.train``: one message on stderr, exit status 2, no
-traceback, within seconds; and a CSV with other column names trains through the mapping."""
+traceback, before lightning or mlflow is imported (so within seconds: about 1 s on an idle
+2-core machine); and a CSV with other column names trains through the mapping."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import SMALL, run_cli, small_frame, store_uri
 
-FAST_S = 5.0  # the checks run before lightning and mlflow are imported
-
-
 def _fails_fast(tmp_path, args: list[str], env: dict | None = None):
-    start = time.monotonic()
     proc = run_cli([*args, f"logger.tracking_uri={store_uri(tmp_path)}"], cwd=tmp_path, env=env,
                    timeout=60)
-    took = time.monotonic() - start
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert took < FAST_S, f"took {took:.1f} s"
     assert not (tmp_path / "mlflow.db").exists()  # the store was never opened
     return proc.stderr
+
+
+@pytest.mark.parametrize("args", [["+model.hiden_size=32"], ["data=csv", "data.path=nowhere.csv"]])
+def test_bad_input_is_refused_before_the_heavy_stack_is_imported(tmp_path, args):
+    """What makes the answer fast, checked without a clock (machines are noisy): Python's
+    own import log shows that neither lightning nor mlflow was imported."""
+    proc = run_cli(args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"}, timeout=60)
+    assert proc.returncode == 2
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "hydra" in imported and not {"lightning", "mlflow"} & imported
 
 
 def test_misspelt_key_added_with_plus_is_refused(tmp_path):

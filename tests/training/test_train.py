@@ -216,9 +216,10 @@ def test_covariates_static_and_calendar_reach_the_model(tmp_path):
     cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={tmp_path / 'cov.csv'}",
                                  "data.futr_exog=[promo]", "data.static_cols=[size]",
                                  "data.calendar=[hour,dayofweek]",
+                                 "model.ensemble.select=all",  # not the base alone, which ignores them
                                  f"logger.tracking_uri={store_uri(tmp_path)}"])
     result = train(cfg)
-    net = result.forecaster.net
+    net = result.forecaster.net.members[0]
     assert (net.n_futr, net.n_static) == (3, 1)  # hour, dayofweek, promo; size
     assert net.cells[0].input_size == 4  # y + the three known-future features
     history = df.groupby("unique_id").head(200)
