@@ -41,6 +41,7 @@ def small_csv(tmp_path) -> Path:
 SMALL = [
     "data=csv", "input_size=24", "horizon=6", "data.val_size=24", "data.test_size=24",
     "data.batch_size=32", "model.hidden_size=8", "trainer.max_epochs=2",
+    "model.ensemble.seeds=1",  # 2 members (with and without the linear path): half the time
 ]
 
 

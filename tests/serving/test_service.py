@@ -463,6 +463,7 @@ def test_a_non_finite_forecast_is_logged_and_never_a_null(exported, tmp_path, me
     assert srv.output().count("non-finite forecast") >= 3
 
 
+@pytest.mark.slow  # serving an exported folder without a store: test_pipelines_serve_wrapper_and_export
 def test_a_built_bento_serves_its_own_model_without_a_tracking_store(store, tmp_path, meta):
     """--export-bento, then `bentoml build` (bentofile.yaml), then `bentoml serve` of the Bento
     with an empty tracking store: the model comes from inside the Bento."""

@@ -47,11 +47,11 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert {"config.yaml", "test_metrics.csv", "forecasts.png", "loss_curves.png",
             "registry_decision.json", "data_fill_report.csv", "ensemble_members.csv"} <= names
     members = pd.read_csv(client.download_artifacts(result.run_id, "ensemble_members.csv", str(tmp_path)))
-    # 2 seeds x with / without the linear path, and the base alone as a candidate
-    assert list(members["kind"]) == ["rnn + linear"] * 2 + ["rnn"] * 2 + ["base alone"]
+    # with / without the linear path (SMALL: one seed each), and the base alone as a candidate
+    assert list(members["kind"]) == ["rnn + linear", "rnn", "base alone"]
     assert members["selected"].sum() == metrics["model/members"] >= 1
-    assert metrics["model/members_trained"] == 4
-    assert run.data.tags["model.selected"].startswith(f"{int(metrics['model/members'])} of 5 candidates")
+    assert metrics["model/members_trained"] == 2
+    assert run.data.tags["model.selected"].startswith(f"{int(metrics['model/members'])} of 3 candidates")
     table = pd.read_csv(client.download_artifacts(result.run_id, "test_metrics.csv", str(tmp_path)))
     assert list(table["method"]) == ["model", "naive", "seasonal_naive"]
     # registered, and with no champion before and no baseline gate, it becomes champion
@@ -153,6 +153,7 @@ def test_cli_sweep_has_parent_and_children(tmp_path, small_csv):
     assert parent.info.status == "FINISHED"
 
 
+@pytest.mark.slow  # the same store-creation race is covered by test_concurrency's three starts
 def test_parallel_sweep_on_a_fresh_store(tmp_path, small_csv):
     """8 parallel jobs on a brand-new sqlite store: the store survives, 8 children finish."""
     proc = run_cli(["-m", "launcher=joblib", "hydra.launcher.n_jobs=8", *SMALL,
