@@ -250,7 +250,8 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     kept = EnsembleNet([members[k] for k in chosen])
     for new, old in enumerate(chosen):
         kept.members[new].load_state_dict(net.members[old].state_dict())
-    config = {"members": [members[k] for k in chosen]}
+    config = {"members": [members[k] for k in chosen],
+              "kinds": [rows[k]["kind"] for k in chosen]}  # what each kept member is
     levels = [float(a) for a in (cfg.model.intervals or [])]
     net_q = module.loss.levels
     calibration = None

@@ -86,6 +86,22 @@ class Forecaster:
     def input_size(self) -> int:
         return self.spec.input_size
 
+    def describe(self) -> dict:
+        """What the model is, for people and ``/metadata``: its members (the median of them is
+        the forecast), seasons and how its intervals are made."""
+        members = self.net_config.get("members", [self.net_config])
+        kinds = self.net_config.get("kinds") or ["rnn"] * len(members)
+        return {
+            "combine": "median" if len(members) > 1 else "single network",
+            "members": [{"kind": k, "input_size": m.get("input_size"), "lags": m.get("lags", []),
+                         "base": m.get("base", "last"), "hidden_size": m.get("hidden_size")}
+                        for k, m in zip(kinds, members)],
+            "seasons": self.seasons,
+            "intervals": ({"method": "split-conformal, calibrated on validation windows",
+                           "levels": self.calibration["levels"]} if self.calibration else
+                          {"method": "the network's quantile outputs", "quantiles": self.net_quantiles}),
+        }
+
     @property
     def output_columns(self) -> list[str]:
         return ["y_hat", *(quantile_column(q) for q in self.quantiles)]

@@ -258,7 +258,8 @@ class EnsembleNet(nn.Module):
 
 
 def build_net(config: dict) -> RNNForecastNet | EnsembleNet:
-    """The network a saved config describes: ``{"members": [...]}`` is an ensemble."""
+    """The network a saved config describes: ``{"members": [...]}`` is an ensemble (other
+    keys, such as ``kinds``, describe it and are not arguments)."""
     if "members" in config:
         return EnsembleNet(config["members"])
     return RNNForecastNet(**config)

@@ -225,7 +225,7 @@ class ServedModel:
         return {**self.model_ref, "uri": self.info.uri, "input_size": self.input_size,
                 "horizon": self.horizon, "frequency": self.freq,
                 "quantiles": self.forecaster.quantiles, "futr_exog": self.futr_exog,
-                "calendar": self.calendar, "metrics": groups}
+                "calendar": self.calendar, "metrics": groups, "ensemble": self.forecaster.describe()}
 
     # ------------------------------------------------------------------ rules
     def check_horizon(self, horizon: int | None, errors: list[FieldError]) -> int:

@@ -14,6 +14,8 @@ whose message names the field, the rule and what is needed (no class names, no l
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from dataclasses import dataclass
 from typing import Annotated
@@ -158,6 +160,9 @@ class Metadata(BaseModel):
     metrics: dict[str, dict[str, float]] = Field(
         description="Test metrics of the model beside the baselines': "
         "{'model': {'mase': ...}, 'naive': {...}, 'seasonal_naive': {...}}.")
+    ensemble: dict[str, Any] = Field(
+        description="What the model is: 'combine' (median of the members), 'members' (kind, "
+        "input_size, lags, base of each), 'seasons', and how 'intervals' are made.")
 
 
 # ------------------------------------------------------------------------------ errors

@@ -84,6 +84,10 @@ def test_metadata(meta):
     assert meta["frequency"]
     assert {"model", "naive", "seasonal_naive"} <= set(meta["metrics"])
     assert "mase" in meta["metrics"]["model"] and "mase" in meta["metrics"]["seasonal_naive"]
+    ensemble = meta["ensemble"]  # what the ensemble is: kept members, seasons, intervals
+    assert ensemble["members"] and {m["kind"] for m in ensemble["members"]} <= {
+        "rnn + linear", "rnn", "linear only", "base alone"}
+    assert ensemble["seasons"] == [24] and ensemble["intervals"]["levels"] == [0.8, 0.95]
 
 
 def test_probes_metrics_and_openapi(client):

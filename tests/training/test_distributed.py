@@ -64,6 +64,7 @@ def mlflow_server(tmp_path):
             proc.kill()
 
 
+@pytest.mark.slow  # the same logging into sqlite stores: every training test
 def test_remote_tracking_server(tmp_path, small_csv, mlflow_server):
     workdir = tmp_path / "client"
     workdir.mkdir()

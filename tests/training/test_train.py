@@ -168,6 +168,7 @@ def test_parallel_sweep_on_a_fresh_store(tmp_path, small_csv):
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
 
 
+@pytest.mark.slow  # resume's run lookup: test_concurrency::test_resume_refuses_a_run_whose_process_is_alive
 def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
     uri = store_uri(tmp_path)
     args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=200",
@@ -248,6 +249,7 @@ def test_wide_csv_trains(tmp_path):
     assert sorted(result.forecaster.scaler.ids) == ["s0", "s1"]
 
 
+@pytest.mark.slow  # the parent/child sweep runs: test_cli_sweep_has_parent_and_children
 def test_optuna_search_runs_trials_as_children(tmp_path, small_csv):
     proc = run_cli(["hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMALL,
                     f"data.path={small_csv}", "trainer.max_epochs=1", "registry.enabled=false",
