@@ -232,8 +232,9 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     val, test = data.val, data.test
     val_fc, val_scale = member_forecasts(net, val, module.loss, module.loss_scale)
     test_fc, test_scale = member_forecasts(net, test, module.loss, module.loss_scale)
+    val_y, test_y = _actual(val), _actual(test)  # [N, H] each, gathered once
     if cfg.model.ensemble.select == "greedy" and len(val):
-        chosen, _ = select(val_fc, _actual(val), val_scale, squared=squared)
+        chosen, _ = select(val_fc, val_y, val_scale, squared=squared)
     else:
         chosen = list(range(trained))
     rows = []
@@ -243,8 +244,8 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
         rows.append({"member": k, "kind": kind, "input_size": kw["input_size"],
                      "loss_scale": module.member_scales[k] if k < trained else "",
                      "lags": str(kw["lags"]), "base": kw["base"],
-                     "val_error": _scaled_error(val_fc[k], val, val_scale, squared),
-                     "test_error": _scaled_error(test_fc[k], test, test_scale, squared),
+                     "val_error": _scaled_error(val_fc[k], val_y, val_scale, squared),
+                     "test_error": _scaled_error(test_fc[k], test_y, test_scale, squared),
                      "selected": k in chosen})
     chosen = sorted(chosen)
     kept = EnsembleNet([members[k] for k in chosen])
@@ -309,14 +310,16 @@ def describe_members(members: pd.DataFrame) -> str:
 
 def _actual(windows) -> np.ndarray:
     """The (batch-unit) targets ``[N, H]`` of a window set."""
+    if not len(windows):
+        return np.zeros((0, windows.spec.horizon), dtype=np.float32)
     return np.concatenate([b["y"].numpy() for b in window_loader(windows, 2048, shuffle=False)])
 
 
-def _scaled_error(forecast: np.ndarray, windows, scale: np.ndarray, squared: bool) -> float:
+def _scaled_error(forecast: np.ndarray, actual: np.ndarray, scale: np.ndarray, squared: bool) -> float:
     """The training loss's error (MAE, or MSE for ``squared``) in units of the window scale."""
-    if not len(windows):
+    if not len(actual):
         return float("nan")
-    err = np.abs(forecast - _actual(windows)) / scale[:, None]
+    err = np.abs(forecast - actual) / scale[:, None]
     return float((err ** 2 if squared else err).mean())
 
 
