@@ -37,6 +37,7 @@ import rnn_speed  # noqa: E402
 import windows  # noqa: E402
 
 ROWS: list[tuple[str, str, float, str, float, str]] = []  # measure, ours, unit, reference, ...
+SKIPPED: list[tuple[str, str]] = []  # rows left out, and why
 
 
 def row(measure: str, ours: float, ref: float, unit: str, reference: str, better: str) -> None:
@@ -158,14 +159,24 @@ def main() -> None:
             chosen.insert(0, "training")  # the served model is the one this run trains
         for name in chosen:
             print(f"{name} ...", flush=True)
+            if name == "serve" and not (model_dir / "config.json").is_file():
+                SKIPPED.append((name, "no model: the training row did not run"))
+                print(f"  skipped: {SKIPPED[-1][1]}")
+                continue
             fn = globals()[f"bench_{name}"]
-            fn(a.quick, model_dir) if name in ("training", "serve") else fn(a.quick)
+            try:
+                fn(a.quick, model_dir) if name in ("training", "serve") else fn(a.quick)
+            except FileNotFoundError as err:  # a benchmark file absent, and no network
+                SKIPPED.append((name, f"data absent: {err}"))
+                print(f"  skipped: {SKIPPED[-1][1]}")
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads"
           + (", quick sizes" if a.quick else ""))
     print(f"{'measure':<48}{'ours':>12}{'reference':>12}  {'unit':<10}{'ratio':>7}  reference")
     for measure, ours, ref, unit, reference, better in ROWS:
         tag = "(lower is better)" if better == "lower" else "(higher is better)"
         print(f"{measure:<48}{ours:>12.4g}{ref:>12.4g}  {unit:<10}{ours / ref:>7.2f}  {reference} {tag}")
+    for name, why in SKIPPED:
+        print(f"{name + ' (skipped)':<48}{'-':>12}{'-':>12}  {why}")
 
 
 if __name__ == "__main__":

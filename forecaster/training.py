@@ -37,10 +37,10 @@ from omegaconf import DictConfig, OmegaConf
 from forecaster import console, reporting
 from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
 from forecaster.data.frames import sort_frame
+from forecaster.data.seasons import infer_season_length, infer_seasons
 from forecaster.datasets import load_configured
 from forecaster.errors import UsageError
-from forecaster.evaluation import report
-from forecaster.evaluation.runner import protocol_test_metrics
+from forecaster.evaluation import protocols, report, scoring
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster, conformal
 from forecaster.models.ensemble import (
     Design,
@@ -49,8 +49,6 @@ from forecaster.models.ensemble import (
     member_configs,
     select,
 )
-from forecaster.models.evaluate import forecast_windows, score
-from forecaster.models.metrics import infer_season_length, infer_seasons
 from forecaster.nn import EnsembleNet, build_net, window_scale
 from forecaster.tracking import artifacts, pyfunc, registry, store
 
@@ -259,7 +257,7 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     if levels and len(val):
         plain = Forecaster(kept, config, data.spec, data.scaler, net_q, plan.season_length,
                            plan.seasons)
-        fc = forecast_windows(plain, val)
+        fc = scoring.forecast_windows(plain, val)
         s = np.concatenate([window_scale(b["x"][..., 0])[:, 0].numpy()
                             for b in window_loader(val, batch_size=2048, shuffle=False)])
         s = s * data.panel.scale[fc.series]  # the batch's units -> the actual values' units
@@ -402,13 +400,13 @@ def train(cfg: DictConfig) -> TrainResult:
             state = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=True)
             module.load_state_dict(state["state_dict"])
         forecaster, members = finish_model(cfg, module, net_config, data, plan)
-        test_fc = forecast_windows(forecaster, data.test)
-        table = score(forecaster, test_fc, data.panel.y, data.panel.offsets, season_length)
+        test_fc = scoring.forecast_windows(forecaster, data.test)
+        table = scoring.score(forecaster, data.panel, test_fc, season_length).methods()
         flat = {f"test/{k}": v for k, v in table["model"].items()}
         for name in ("naive", "seasonal_naive"):
             flat.update({f"test_{name}/{k}": v for k, v in table[name].items()})
-        flat.update(protocol_test_metrics(cfg.data.source, forecaster, data, test_fc))  # M4, ETTh1
-        flat.update(protocol_test_metrics(cfg.data.source, forecaster, data, split="val"))
+        flat.update(protocols.split_metrics(cfg.data.source, forecaster, data, test_fc))  # M4, ETTh1
+        flat.update(protocols.split_metrics(cfg.data.source, forecaster, data, split="val"))
         flat["trainer/epochs"] = float(trainer.current_epoch)
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -61,10 +62,35 @@ def store_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def subprocess_env(env: dict | None = None) -> dict[str, str]:
+    """The environment of a fresh process a test starts: this one's, unbuffered, with the
+    repository first on ``PYTHONPATH`` (this checkout's code, whatever is installed), plus
+    ``env``."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+    return full_env
+
+
 def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: float = 300,
             module: str = "pipelines.train") -> subprocess.CompletedProcess:
     """``python -m pipelines.train ARGS`` in a fresh process, bounded in time."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=subprocess_env(env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def trained(tmp_path, small_csv):
+    """``(cfg, TrainResult)`` of a small run on ``small_csv``, registered in a tmp store."""
+    from forecaster.training import train
+
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={small_csv}",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}",
+                                 "registry.gate.beat_baseline=null"])
+    return cfg, train(cfg)

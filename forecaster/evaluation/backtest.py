@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data import Panel, SeriesScaler, WindowDataset, validate_frame
-from forecaster.models import Forecaster
-from forecaster.models.evaluate import WindowForecasts, forecast_windows
-from forecaster.models.predictor import quantile_column
+from forecaster.evaluation.scoring import WindowForecasts, forecast_windows
+from forecaster.models.predictor import Forecaster, quantile_column
 
 
 @dataclass
@@ -37,6 +36,30 @@ class Backtest:
     windows: WindowDataset
     forecasts: WindowForecasts
     origin: np.ndarray
+
+    def to_frame(self, forecaster: Forecaster,
+                 others: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """The long frame of the ecosystem (neuralforecast's ``cross_validation``): one row per
+        window and step, ``unique_id, ds, cutoff, y, y_hat`` (the model's point forecast), the
+        model's quantile columns as its pyfunc output names them, then one column per method
+        of ``others`` (point forecasts ``[N, H]``, e.g. the baselines).
+
+        ``cutoff`` is the time stamp of the last history value each forecast was made from.
+        """
+        panel, fc = self.panel, self.forecasts
+        N, H, _ = fc.values.shape
+        first = panel.offsets[fc.series] + fc.t  # [N] row of each window's first target
+        rows = first[:, None] + np.arange(H)  # [N, H]
+        frame = {"unique_id": np.repeat(np.asarray(panel.ids, dtype=object)[fc.series], H),
+                 "ds": panel.ds[rows].reshape(-1),
+                 "cutoff": np.repeat(panel.ds[first - 1], H),
+                 "y": fc.actual.reshape(-1),
+                 "y_hat": fc.values[:, :, forecaster.point_index].reshape(-1)}
+        for k, q in enumerate(forecaster.quantiles):
+            frame[quantile_column(q)] = fc.values[:, :, k].reshape(-1)
+        for name, values in (others or {}).items():
+            frame[name] = np.asarray(values).reshape(-1)
+        return pd.DataFrame(frame)
 
 
 def origins(lengths: np.ndarray, input_size: int, horizon: int, n_windows: int,

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from forecaster.console import progress
-from forecaster.models import metrics as M
 
 log = logging.getLogger(__name__)
 STATISTICAL = ("auto_ets", "auto_arima")
@@ -118,12 +117,30 @@ def statistical(name: str, y: np.ndarray, offsets: np.ndarray, series: np.ndarra
     return out
 
 
+def naive_forecasts(y: np.ndarray, offsets: np.ndarray, series: np.ndarray, t: np.ndarray,
+                    horizon: int, season_length: int) -> dict[str, np.ndarray]:
+    """Naive (last value) and seasonal-naive forecasts ``[N, H]`` of the windows ``(series, t)``.
+
+    ``y`` ``[rows]`` holds every series back to back (``offsets`` ``[S + 1]``); window ``i``
+    forecasts the ``horizon`` steps from position ``t[i]`` of series ``series[i]`` using only the
+    values before it. Seasonal naive repeats the last ``season_length`` values, and falls back to
+    naive where a window has less history than one season.
+    """
+    start = offsets[series] + t  # [N] absolute row of the first target
+    naive = np.repeat(y[start - 1][:, None], horizon, axis=1)  # [N, H]
+    m = max(int(season_length), 1)
+    h = np.arange(horizon)
+    rows = start[:, None] - m + (h % m)[None, :]  # [N, H]
+    seasonal = np.where((t >= m)[:, None], y[np.maximum(rows, 0)], naive)
+    return {"naive": naive, "seasonal_naive": seasonal}
+
+
 def baseline_forecasts(methods: Sequence[str], y: np.ndarray, offsets: np.ndarray,
                        series: np.ndarray, t: np.ndarray, horizon: int, season_length: int,
                        **statistical_options) -> dict[str, np.ndarray]:
     """Forecasts ``[N, H]`` of each of ``methods`` (naive, seasonal_naive, naive2, auto_ets,
     auto_arima); statistical ones missing statsforecast, or over budget, are left out (logged)."""
-    simple = M.naive_forecasts(y, offsets, series, t, horizon, season_length)
+    simple = naive_forecasts(y, offsets, series, t, horizon, season_length)
     out = {}
     for name in methods:
         if name in simple:

@@ -14,7 +14,8 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from forecaster.models import metrics as M  # noqa: E402
+from forecaster.evaluation import metrics as M  # noqa: E402
+from forecaster.evaluation.baselines import naive_forecasts  # noqa: E402
 from forecaster.tracking import artifacts  # noqa: E402
 
 
@@ -76,7 +77,7 @@ def holdout_plot_items(forecaster, panel, fc, season_length: int, n: int) -> lis
     its interval and seasonal naive, for the best, median and worst series (``n=3``)."""
     y = panel.y.astype(np.float64)
     scale = M.seasonal_scales(y, panel.offsets, fc.series, fc.t, season_length)
-    snaive = M.naive_forecasts(y, panel.offsets, fc.series, fc.t, forecaster.horizon,
+    snaive = naive_forecasts(y, panel.offsets, fc.series, fc.t, forecaster.horizon,
                                season_length)["seasonal_naive"]
     forecasts = {"model": fc.values[:, :, forecaster.point_index], "seasonal_naive": snaive}
     return method_plot_items(panel, fc.series, fc.t, fc.actual, forecasts, scale,
@@ -146,15 +147,18 @@ def plot_methods(path: Path, items: list[dict]) -> Path:
 
 
 def log_run(table: pd.DataFrame, per_series: pd.DataFrame, items: list[dict],
-            config_yaml: str) -> None:
+            config_yaml: str, frame: pd.DataFrame | None = None) -> None:
     """Log into the active MLflow run: metrics, ``backtest_metrics.csv``,
-    ``backtest_per_series.csv``, ``backtest_forecasts.png`` and ``config.yaml``."""
+    ``backtest_per_series.csv``, ``backtest_forecasts.png``, ``config.yaml`` and the long
+    forecast frame ``backtest_forecasts.parquet`` (``Backtest.to_frame``)."""
     mlflow.log_metrics(flat_metrics(table))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "config.yaml").write_text(config_yaml)
         table.to_csv(tmp / "backtest_metrics.csv")
         per_series.to_csv(tmp / "backtest_per_series.csv", index=False)
+        if frame is not None:
+            frame.to_parquet(tmp / "backtest_forecasts.parquet", index=False)
         if items:
             plot_methods(tmp / "backtest_forecasts.png", items)
         for f in sorted(tmp.iterdir()):

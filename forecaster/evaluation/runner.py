@@ -23,21 +23,15 @@ from mlflow.entities import RunStatus
 from omegaconf import DictConfig, OmegaConf
 
 from forecaster.datasets import load_configured, source_uri
-from forecaster.evaluation import scoring
+from forecaster.evaluation import protocols, scoring
 from forecaster.evaluation.backtest import Backtest, backtest
 from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
 from forecaster.evaluation.report import format_table, log_run, method_plot_items, quantile_band
-from forecaster.models import Forecaster
-from forecaster.models import metrics as M
-from forecaster.models.evaluate import WindowForecasts, forecast_windows
+from forecaster.models.predictor import Forecaster
 from forecaster.tracking import artifacts, describe, store
 from forecaster.tracking.loading import load_forecaster
 
 log = logging.getLogger(__name__)
-
-# Benchmark protocols, chosen by data source under ``protocol: auto``.
-ETTH1_TRAIN_ROWS, ETTH1_TEST_ROWS = 8_640, 2_880
-PROTOCOLS = {"m4_hourly": "m4", "etth1": "etth1"}
 
 
 @dataclass
@@ -46,6 +40,7 @@ class EvaluationResult:
     per_series: pd.DataFrame  # one row per (method, unique_id)
     backtest: Backtest
     forecasts: dict[str, np.ndarray]  # method -> point forecasts [N, H]
+    frame: pd.DataFrame  # unique_id, ds, cutoff, y, y_hat, quantiles, one column per baseline
     run_id: str | None
     seconds: float  # wall time of the model's batched forecasts
 
@@ -61,11 +56,10 @@ def load_model(cfg: DictConfig) -> tuple[Forecaster, dict]:
     return forecaster, tags
 
 
-def resolve_windows(cfg: DictConfig, protocol: str | None, horizon: int) -> tuple[int, int]:
+def resolve_windows(cfg: DictConfig, protocol: protocols.Protocol, horizon: int) -> tuple[int, int]:
     """``(n_windows, step)``: as configured, else the protocol's (M4: the one test window;
-    ETTh1: every test window, stride 1), else 4 windows one horizon apart."""
-    defaults = {"m4": (1, horizon), "etth1": (ETTH1_TEST_ROWS - horizon + 1, 1)}
-    n, step = defaults.get(protocol, (4, horizon))
+    ETTh1: every test window, stride 1; otherwise 4 windows one horizon apart)."""
+    n, step = protocol.windows(horizon)
     return int(cfg.n_windows or n), int(cfg.step or step)
 
 
@@ -75,8 +69,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     H, season = forecaster.horizon, int(cfg.get("season_length") or forecaster.season_length)
     d = cfg.data
     df = load_configured(d, cfg.paths.get("data_dir"))
-    protocol = PROTOCOLS.get(d.source) if cfg.protocol == "auto" else cfg.protocol
-    protocol = None if protocol in (None, "none") else protocol
+    protocol = protocols.for_source(d.source) if cfg.protocol == "auto" else protocols.get(cfg.protocol)
     n_windows, step = resolve_windows(cfg, protocol, H)
 
     start = time.perf_counter()
@@ -88,15 +81,13 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
 
     panel, w = bt.panel, bt.windows
     fc = bt.forecasts
-    methods = list(cfg.baselines)
-    if protocol == "m4" and "naive2" not in methods:
-        methods.append("naive2")
+    methods = list(dict.fromkeys([*cfg.baselines, *protocol.baselines]))
     y = panel.y.astype(np.float64)
     point_baselines = [m for m in methods if m not in STATISTICAL]
-    forecasts, scale, std = _methods(forecaster, panel, w, fc, point_baselines, season, protocol)
+    scores = scoring.score(forecaster, panel, fc, season, point_baselines, protocol)
+    table, per_series, forecasts, scale = (scores.table, scores.per_series, scores.forecasts,
+                                           scores.scale)
     quantiles = (fc.values, forecaster.quantiles) if forecaster.quantiles else None
-    table, per_series = _score(fc.actual, forecasts, scale, w.series, panel.ids, quantiles,
-                               protocol, std)
 
     stat = OmegaConf.to_container(cfg.statistical, resolve=True)
     stat_methods = [m for m in methods if m in STATISTICAL]
@@ -109,8 +100,9 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
             log.info("statistical baselines on %d evenly spaced windows of %d", len(sub), len(w))
         both = {**{k: v[sub] for k, v in forecasts.items()}, **stat_fc}
         sub_q = (fc.values[sub], forecaster.quantiles) if quantiles else None
-        t2, s2 = _score(fc.actual[sub], both, scale[sub], w.series[sub], panel.ids, sub_q,
-                        protocol, std)
+        t2, s2 = scoring.score_methods(fc.actual[sub], both, scale[sub], w.series[sub],
+                                       panel.ids, sub_q)
+        t2 = protocol.columns(t2, fc.actual[sub], both, panel)
         keep = list(stat_fc) if not suffix else list(both)
         t2, s2 = t2.loc[keep].rename(index=lambda k: k + suffix), s2[s2["method"].isin(keep)]
         s2 = s2.assign(method=s2["method"] + suffix)
@@ -119,8 +111,9 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
             forecasts.update(stat_fc)
     print(format_table(table, f"backtest of {tags.get('forecaster.model_uri') or cfg.model_dir} on "
                               f"{d.source}: {len(w)} windows, horizon {H}, season {season}"
-                              + (f", protocol {protocol}" if protocol else "")))
+                              + (f", protocol {protocol.name}" if protocol.summary else "")))
 
+    frame = bt.to_frame(forecaster, {k: v for k, v in forecasts.items() if k != "model"})
     run_id = None
     if cfg.logger.get("enabled", True):
         uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))
@@ -138,7 +131,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
                                     forecaster.spec.freq, len(panel.ids), "evaluation")
             mlflow.log_metrics({"backtest/windows_per_s": len(w) / max(seconds, 1e-9)})
             items = _plot_items(bt, forecasts, scale, forecaster, int(cfg.logger.plot_series))
-            log_run(table, per_series, items, OmegaConf.to_yaml(cfg, resolve=True))
+            log_run(table, per_series, items, OmegaConf.to_yaml(cfg, resolve=True), frame)
             describe.describe_evaluation(
                 store.open_client(uri), run_id, name, version,
                 f"{d.source}, {len(w)} windows, horizon {H}", table.to_dict(orient="index"))
@@ -146,7 +139,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
         except BaseException:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
             raise
-    return EvaluationResult(table, per_series, bt, forecasts, run_id, seconds)
+    return EvaluationResult(table, per_series, bt, forecasts, frame, run_id, seconds)
 
 
 def _subset(n: int, max_windows: int | None) -> np.ndarray:
@@ -156,17 +149,6 @@ def _subset(n: int, max_windows: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, int(max_windows)).round().astype(np.int64))
 
 
-def _score(actual, forecasts, scale, series, ids, quantiles, protocol, std):
-    """``score_methods`` plus the protocol's columns (M4: OWA; ETTh1: scaled MSE and MAE)."""
-    table, per_series = scoring.score_methods(actual, forecasts, scale, series, ids, quantiles)
-    if protocol == "m4" and "naive2" in table.index:
-        table["owa"] = scoring.m4_scores(table)["owa"]
-    elif protocol == "etth1":
-        scaled = scoring.scaled_errors(actual, forecasts, std)
-        table["mse_scaled"], table["mae_scaled"] = scaled["mse"], scaled["mae"]
-    return table, per_series
-
-
 def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], scale: np.ndarray,
                 forecaster: Forecaster, n: int) -> list[dict]:
     """The last window of ``n`` series (best, median, worst by MASE), with every method."""
@@ -174,42 +156,3 @@ def _plot_items(bt: Backtest, forecasts: dict[str, np.ndarray], scale: np.ndarra
     return method_plot_items(bt.panel, w.series, w.t, fc.actual, forecasts, scale,
                              forecaster.horizon, forecaster.input_size, n,
                              quantile_band(fc.values, forecaster.quantiles))
-
-
-def _methods(forecaster: Forecaster, panel, w, fc: WindowForecasts, baselines: list[str],
-             season: int, protocol: str | None) -> tuple[dict[str, np.ndarray], np.ndarray, float | None]:
-    """The point forecasts ``[N, H]`` of the model and ``baselines`` on the windows ``w``, their
-    MASE scales ``[N]``, and the ETTh1 protocol's training-row std (None for other protocols)."""
-    y = panel.y.astype(np.float64)
-    forecasts = {"model": fc.values[:, :, forecaster.point_index].astype(np.float64)}
-    forecasts.update(baseline_forecasts(baselines, y, panel.offsets, w.series, w.t,
-                                        forecaster.horizon, season))
-    scale = M.seasonal_scales(y, panel.offsets, w.series, w.t, season)
-    std = (scoring.standard_stats(y[panel.offsets[0]:panel.offsets[1]], ETTH1_TRAIN_ROWS)[1]
-           if protocol == "etth1" else None)
-    return forecasts, scale, std
-
-
-def protocol_test_metrics(source: str, forecaster: Forecaster, data,
-                          fc: WindowForecasts | None = None, split: str = "test") -> dict[str, float]:
-    """The benchmark protocol's scores of a training run's ``split`` windows (``data``: the
-    ``Datasets`` it trained on): ``test/owa`` and ``test_naive2/*`` for M4 Hourly,
-    ``test/mse_scaled``, ``test/mae_scaled`` and ``test_naive/*`` for ETTh1; ``{}`` otherwise.
-    ``fc``: the model's forecasts of those windows when the caller has them already;
-    ``split="val"`` scores the validation windows (keys ``val/...``), what choices are made on."""
-    protocol = PROTOCOLS.get(source)
-    windows = getattr(data, split)
-    if protocol is None or not len(windows):
-        return {}
-    panel, w = data.panel, windows
-    fc = fc if fc is not None else forecast_windows(forecaster, w)
-    forecasts, scale, std = _methods(forecaster, panel, w, fc, ["naive", "seasonal_naive", "naive2"],
-                                     forecaster.season_length, protocol)
-    table, _ = _score(fc.actual, forecasts, scale, w.series, panel.ids, None, protocol, std)
-    cols = ["owa", "smape", "mase"] if protocol == "m4" else ["mse_scaled", "mae_scaled"]
-    out = {}
-    for name, row in table.iterrows():
-        prefix = split if name == "model" else f"{split}_{name}"
-        keys = cols if name in ("model", "naive2") or protocol != "m4" else ["owa"]
-        out.update({f"{prefix}/{k}": float(row[k]) for k in keys})
-    return out

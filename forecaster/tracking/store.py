@@ -64,6 +64,17 @@ def open_client(uri: str) -> MlflowClient:
         return MlflowClient(uri)
 
 
+def _artifact_location(uri: str, experiment_name: str) -> str | None:
+    """Where a new experiment of a sqlite store keeps its runs' files: ``mlruns/`` beside the
+    database file, not MLflow's default ``./mlruns`` of whatever folder the process runs in
+    (runs of one store would scatter over working folders). Other stores: their default."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
+    return (Path(uri[len(prefix):]).parent / "mlruns" / safe).as_uri()
+
+
 def prepare_store(uri: str, experiment_name: str) -> str:
     """Create the store's schema and the experiment if needed, under the creation lock.
 
@@ -77,7 +88,7 @@ def prepare_store(uri: str, experiment_name: str) -> str:
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return client.create_experiment(experiment_name)
+            return client.create_experiment(experiment_name, _artifact_location(uri, experiment_name))
         except mlflow.exceptions.MlflowException:  # a server store: another process was first
             return client.get_experiment_by_name(experiment_name).experiment_id
 

@@ -43,3 +43,21 @@ def test_last_window_is_the_models_predict_on_the_full_history(frame):
     bt = backtest(forecaster, frame, n_windows=1, step=1)
     np.testing.assert_allclose(bt.forecasts.values[:, :, forecaster.point_index].ravel(),
                                direct["y_hat"].to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_long_frame_has_one_row_per_window_step_with_its_cutoff(frame):
+    forecaster = make_forecaster(frame, quantiles=(0.1, 0.5, 0.9))
+    bt = backtest(forecaster, frame, n_windows=3, step=6)
+    snaive = np.arange(len(bt.windows) * 6, dtype=float).reshape(-1, 6)
+    long = bt.to_frame(forecaster, {"seasonal_naive": snaive})
+    assert list(long.columns) == ["unique_id", "ds", "cutoff", "y", "y_hat", "y_q10", "y_q50",
+                                  "y_q90", "seasonal_naive"]
+    assert len(long) == len(bt.windows) * 6
+    for (uid, cutoff), rows in long.groupby(["unique_id", "cutoff"]):
+        series = frame[frame.unique_id == uid].reset_index(drop=True)
+        at = series.index[series.ds == cutoff][0]  # the last history value
+        np.testing.assert_array_equal(rows["ds"].to_numpy(), series.ds[at + 1:at + 7].to_numpy())
+        np.testing.assert_allclose(rows["y"].to_numpy(), series.y[at + 1:at + 7], rtol=1e-6)
+    assert long.groupby("unique_id")["cutoff"].nunique().eq(3).all()
+    np.testing.assert_array_equal(long["seasonal_naive"].to_numpy(), snaive.ravel())
+    np.testing.assert_array_equal(long["y_hat"], long["y_q50"])

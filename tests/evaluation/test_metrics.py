@@ -5,9 +5,31 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.evaluation import baseline_forecasts, naive2, scaled_errors, score_methods
+from forecaster.evaluation import baseline_forecasts, naive2, naive_forecasts, score_methods
+from forecaster.evaluation import metrics as M
 from forecaster.evaluation.baselines import seasonal_indices, seasonality_test, statistical
-from forecaster.evaluation.scoring import m4_scores
+from forecaster.evaluation.protocols.etth1 import scaled_errors
+from forecaster.evaluation.protocols.m4 import owa
+
+
+def test_metrics_by_hand():
+    y = np.array([[1.0, 2.0], [3.0, 4.0]])
+    y_hat = np.array([[2.0, 2.0], [3.0, 2.0]])
+    assert M.mae(y, y_hat) == pytest.approx(0.75)
+    assert M.rmse(y, y_hat) == pytest.approx(np.sqrt(5 / 4))
+    assert M.smape(y, y_hat) == pytest.approx(200 * np.mean([1 / 3, 0, 0, 2 / 6]))
+    assert M.mase(y, y_hat, np.array([1.0, 2.0])) == pytest.approx(np.mean([0.5, 0.5]))
+    assert M.coverage(y, y - 1, y_hat) == pytest.approx(0.75)
+
+
+def test_naive_baselines_use_only_the_past():
+    y = np.arange(20, dtype=float)  # one series
+    offsets = np.array([0, 20])
+    fc = naive_forecasts(y, offsets, np.array([0, 0]), np.array([10, 3]), horizon=4,
+                         season_length=5)
+    np.testing.assert_array_equal(fc["naive"][0], [9, 9, 9, 9])
+    np.testing.assert_array_equal(fc["seasonal_naive"][0], [5, 6, 7, 8])  # y[t-5+h%5]
+    np.testing.assert_array_equal(fc["seasonal_naive"][1], [2, 2, 2, 2])  # too short: naive
 
 
 def test_score_methods_per_series_and_aggregate(rng):
@@ -35,7 +57,7 @@ def test_m4_owa_and_scaled_errors():
     import pandas as pd
 
     agg = pd.DataFrame({"smape": [10.0, 20.0], "mase": [1.0, 4.0]}, index=["model", "naive2"])
-    assert m4_scores(agg)["owa"].tolist() == [pytest.approx(0.375), 1.0]
+    assert owa(agg).tolist() == [pytest.approx(0.375), 1.0]
     actual = np.array([[1.0, 3.0]])
     out = scaled_errors(actual, {"m": np.array([[2.0, 1.0]])}, std=2.0)
     assert out.loc["m", "mse"] == pytest.approx((0.25 + 1) / 2)

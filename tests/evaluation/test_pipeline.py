@@ -8,47 +8,43 @@ from mlflow.tracking import MlflowClient
 
 from forecaster.evaluation.baselines import statsforecast_available
 from forecaster.evaluation.runner import evaluate
-from forecaster.training import train
-from tests.conftest import SMALL, compose_cfg, run_cli, store_uri
+from tests.conftest import compose_cfg, run_cli, store_uri
 
 
 def compose_evaluate(tmp_path, overrides):
     return compose_cfg(tmp_path / "eval", overrides, config_name="evaluate")
 
 
-@pytest.fixture
-def trained(tmp_path, small_csv):
-    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={small_csv}",
-                                 f"logger.tracking_uri={store_uri(tmp_path)}",
-                                 "registry.gate.beat_baseline=null"])
-    return train(cfg)
-
-
 def test_backtest_of_the_test_windows_reproduces_the_training_run(tmp_path, small_csv, trained):
     # test_size 24, horizon 6, stride 1: the test windows are the last 19 origins, step 1
     cfg = compose_evaluate(tmp_path, [
         "data=csv", f"data.path={small_csv}", f"logger.tracking_uri={store_uri(tmp_path)}",
-        f"model_uri=runs:/{trained.run_id}/model", "n_windows=19", "step=1",
+        f"model_uri=runs:/{trained[1].run_id}/model", "n_windows=19", "step=1",
         "baselines=[naive,seasonal_naive,naive2]", "logger.plot_series=2"])
     result = evaluate(cfg)
     table = result.table
     assert list(table.index) == ["model", "naive", "seasonal_naive", "naive2"]
     assert table.loc["model", "windows"] == 2 * 19
     for key in ("mae", "rmse", "smape", "mase", "pinball", "coverage_0.1_0.9"):
-        assert table.loc["model", key] == pytest.approx(trained.metrics[f"test/{key}"], rel=1e-5), key
+        assert table.loc["model", key] == pytest.approx(trained[1].metrics[f"test/{key}"], rel=1e-5), key
     assert table.loc["seasonal_naive", "mase"] == pytest.approx(
-        trained.metrics["test_seasonal_naive/mase"], rel=1e-6)
+        trained[1].metrics["test_seasonal_naive/mase"], rel=1e-6)
 
     client = MlflowClient(store_uri(tmp_path))
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["forecaster.task"] == "evaluate"
-    assert run.data.tags["forecaster.model_uri"] == f"runs:/{trained.run_id}/model"
+    assert run.data.tags["forecaster.model_uri"] == f"runs:/{trained[1].run_id}/model"
     metrics = run.data.metrics
     assert metrics["backtest/mase"] == pytest.approx(table.loc["model", "mase"])
     assert "backtest_naive2/smape" in metrics and "backtest/windows_per_s" in metrics
     names = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"backtest_metrics.csv", "backtest_per_series.csv", "backtest_forecasts.png",
-            "config.yaml"} <= names
+            "backtest_forecasts.parquet", "config.yaml"} <= names
+    long = pd.read_parquet(client.download_artifacts(result.run_id, "backtest_forecasts.parquet",
+                                                     str(tmp_path)))
+    assert list(long.columns[:5]) == ["unique_id", "ds", "cutoff", "y", "y_hat"]
+    assert {"naive", "seasonal_naive", "naive2"} <= set(long.columns) and len(long) == 2 * 19 * 6
+    assert long.groupby("unique_id")["cutoff"].nunique().eq(19).all()
     per_series = pd.read_csv(client.download_artifacts(result.run_id, "backtest_per_series.csv",
                                                        str(tmp_path)))
     assert len(per_series) == 4 * 2 and set(per_series["unique_id"]) == {"s0", "s1"}
@@ -74,7 +70,7 @@ def test_cli_evaluates_the_registered_champion(tmp_path, small_csv, trained):
 
 def test_protocol_test_metrics_of_a_training_run(tmp_path):
     """What a training run on a benchmark source can log: M4 OWA against Naive2 on the test part."""
-    from forecaster.evaluation.runner import protocol_test_metrics
+    from forecaster.evaluation.protocols import split_metrics
     from forecaster.models import Forecaster
     from forecaster.nn import RNNForecastNet
     from forecaster.training import build_data
@@ -86,10 +82,10 @@ def test_protocol_test_metrics_of_a_training_run(tmp_path):
     assert len(data.test) == 414 and (data.test.t == data.panel.lengths - 48).all()
     net_config = dict(n_features=data.spec.n_features, horizon=48, hidden_size=4)
     forecaster = Forecaster(RNNForecastNet(**net_config), net_config, data.spec, data.scaler, [], 24)
-    out = protocol_test_metrics("m4_hourly", forecaster, data)
+    out = split_metrics("m4_hourly", forecaster, data)
     assert round(out["test_naive2/smape"], 3) == 18.383 and round(out["test_naive2/mase"], 3) == 2.395
     assert out["test_naive2/owa"] == 1.0 and 0 < out["test/owa"] < 100
     assert {"test/smape", "test/mase", "test_seasonal_naive/owa"} <= set(out)
-    val = protocol_test_metrics("m4_hourly", forecaster, data, split="val")  # what choices use
+    val = split_metrics("m4_hourly", forecaster, data, split="val")  # what choices use
     assert len(data.val) == 414 and 0 < val["val/owa"] < 100 and val["val_naive2/owa"] == 1.0
-    assert protocol_test_metrics("csv", forecaster, data) == {}
+    assert split_metrics("csv", forecaster, data) == {}

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from forecaster.datasets import benchmark_file, load_dataset
-from forecaster.evaluation import baseline_forecasts, m4_scores, scaled_errors, score_methods
-from forecaster.evaluation.scoring import standard_stats
-from forecaster.models import metrics as M
+from forecaster.evaluation import baseline_forecasts, protocols, score_methods
+from forecaster.evaluation import metrics as M
+from forecaster.evaluation.protocols.etth1 import scaled_errors, standard_stats
+from forecaster.evaluation.protocols.m4 import owa
 from tests.conftest import ROOT
 
 DATA_DIR = ROOT.parent / "shared" / "data"
@@ -32,7 +33,8 @@ def test_m4_hourly_baselines_match_the_published_table():
     fc = baseline_forecasts(["naive", "seasonal_naive", "naive2"], y, offsets, series, t, 48, 24)
     actual = y[offsets[:-1, None] + t[:, None] + np.arange(48)]
     scale = M.seasonal_scales(y, offsets, series, t, 24)  # the whole training part
-    table = m4_scores(score_methods(actual, fc, scale, series, ids)[0])
+    table = score_methods(actual, fc, scale, series, ids)[0]
+    table = table.assign(owa=owa(table))
     expected = {"naive": (43.003, 11.608), "seasonal_naive": (13.912, 1.193),
                 "naive2": (18.383, 2.395)}
     for name, (smape, mase) in expected.items():
@@ -59,3 +61,37 @@ def test_benchmark_file_resolves_relative_data_dir_from_anywhere(tmp_path, monke
     _require("ETTh1.csv")
     monkeypatch.chdir(tmp_path)  # ../shared/data is then resolved against the repository root
     assert benchmark_file("ETTh1.csv", "../shared/data").resolve() == (DATA_DIR / "ETTh1.csv").resolve()
+
+
+def test_protocols_are_found_by_name_and_by_source():
+    assert {"rolling", "m4", "etth1"} <= set(protocols.names())
+    assert protocols.for_source("m4_hourly").name == "m4"
+    assert protocols.for_source("etth1").name == "etth1"
+    assert protocols.for_source("co2").name == protocols.get("none").name == "rolling"
+    assert protocols.get("m4").windows(48) == (1, 48)
+    assert protocols.get("etth1").windows(96) == (2_880 - 96 + 1, 1)
+    assert protocols.get("rolling").windows(12) == (4, 12)
+    with pytest.raises(ValueError, match="protocol must be auto, none or one of"):
+        protocols.get("m5")
+
+
+def test_a_new_protocol_is_one_registered_class():
+    @protocols.register
+    class Weekly(protocols.Protocol):
+        name, sources, summary = "weekly_test", ("my_weekly",), ("mae",)
+
+        def windows(self, horizon):
+            return 2, 7
+
+    try:
+        assert protocols.for_source("my_weekly").windows(7) == (2, 7)
+        import pandas as pd
+
+        table = pd.DataFrame({"mae": [1.0, 2.0]}, index=["model", "naive"])
+        assert protocols.get("weekly_test").flat(table, "test") == {
+            "test/mae": 1.0, "test_naive/mae": 2.0}
+    finally:
+        from forecaster.evaluation.protocols import base
+
+        base._PROTOCOLS.pop("weekly_test")
+

@@ -10,17 +10,6 @@ from forecaster.models.ensemble import (
     member_configs,
     select,
 )
-from forecaster.models.metrics import infer_seasons
-
-
-@pytest.mark.parametrize("freq,history,seasons", [
-    ("h", 10_000, [24, 168]), ("h", 300, [24]), ("30min", 4_000, [48, 336]),
-    ("15min", 10_000, [96, 672]), ("D", 400, [7]), ("D", 2_000, [7, 365]), ("W-SAT", 500, [52]),
-    ("7D", 500, [52]), ("MS", 100, [12]), ("ME", 100, [12]), ("QS", 40, [4]), ("YS", 100, []),
-    (1, 1000, []),
-])
-def test_seasons_from_the_frequency_and_the_history(freq, history, seasons):
-    assert infer_seasons(freq, history) == seasons
 
 
 def test_default_sizes_follow_the_seasons_and_fit_the_history():

@@ -1,11 +1,10 @@
-"""Losses, metrics, baselines and the network's output contract."""
+"""Losses and the network's output contract."""
 
 import numpy as np
 import pytest
 import torch
 
 from forecaster.models import ForecastLoss
-from forecaster.models import metrics as M
 from forecaster.nn import RNNForecastNet
 
 
@@ -43,32 +42,6 @@ def test_point_losses_and_point_index():
     assert q.point(torch.arange(3.0).view(1, 1, 3)).item() == 1.0
     with pytest.raises(ValueError, match="needs model.quantiles"):
         ForecastLoss("pinball", [])
-
-
-def test_metrics_by_hand():
-    y = np.array([[1.0, 2.0], [3.0, 4.0]])
-    y_hat = np.array([[2.0, 2.0], [3.0, 2.0]])
-    assert M.mae(y, y_hat) == pytest.approx(0.75)
-    assert M.rmse(y, y_hat) == pytest.approx(np.sqrt(5 / 4))
-    assert M.smape(y, y_hat) == pytest.approx(200 * np.mean([1 / 3, 0, 0, 2 / 6]))
-    assert M.mase(y, y_hat, np.array([1.0, 2.0])) == pytest.approx(np.mean([0.5, 0.5]))
-    assert M.coverage(y, y - 1, y_hat) == pytest.approx(0.75)
-
-
-def test_naive_baselines_use_only_the_past():
-    y = np.arange(20, dtype=float)  # one series
-    offsets = np.array([0, 20])
-    fc = M.naive_forecasts(y, offsets, np.array([0, 0]), np.array([10, 3]), horizon=4,
-                           season_length=5)
-    np.testing.assert_array_equal(fc["naive"][0], [9, 9, 9, 9])
-    np.testing.assert_array_equal(fc["seasonal_naive"][0], [5, 6, 7, 8])  # y[t-5+h%5]
-    np.testing.assert_array_equal(fc["seasonal_naive"][1], [2, 2, 2, 2])  # too short: naive
-
-
-@pytest.mark.parametrize("freq,m", [("h", 24), ("30min", 48), ("D", 7), ("7D", 52), ("W-SAT", 52),
-                                    ("MS", 12), ("QS", 4), ("YS", 1), (1, 1), (None, 1)])
-def test_season_length_from_frequency(freq, m):
-    assert M.infer_season_length(freq) == m
 
 
 def test_seasonal_skip_starts_from_seasonal_naive():

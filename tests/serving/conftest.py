@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ from forecaster.models import Forecaster
 from forecaster.nn import RNNForecastNet
 from forecaster.serving.predict import export
 from forecaster.tracking.loading import ModelInfo
-from tests.conftest import ROOT, SMALL, run_cli, small_frame
+from tests.conftest import ROOT, SMALL, free_port, run_cli, small_frame, subprocess_env
 
 MODEL_URI = "models:/forecaster-rnn@champion"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def toy_forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
@@ -57,8 +50,7 @@ class Server:
         # BentoML empties $BENTOML_HOME/prometheus_multiproc_dir when a server starts: servers
         # sharing it lose each other's /metrics. Each gets its own, unless it serves a Bento.
         home = {"BENTOML_HOME": str(cwd / f"bentoml-{self.port}")}
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **home, **env}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [full_env.get("PYTHONPATH"), str(ROOT)]))
+        full_env = subprocess_env({**home, **env})
         cmd = cmd or [sys.executable, "-m", "bentoml", "serve", "--working-dir", str(ROOT)]
         self.proc = subprocess.Popen([*cmd, "--host", "127.0.0.1", "--port", str(self.port)],
                                      cwd=cwd, env=full_env, stdout=self.log.open("w"),

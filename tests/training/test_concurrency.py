@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,19 +11,14 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, SMALL, store_uri
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+from tests.conftest import SMALL, store_uri, subprocess_env
 
 
 def _start(tmp_path: Path, name: str, args: list[str]) -> subprocess.Popen:
     """``python -m pipelines.train`` in the background, its output in ``tmp_path/name.log``."""
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen([sys.executable, "-m", "pipelines.train", *args,
-                             f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=_env(),
+                             f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path, env=subprocess_env(),
                             stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -62,7 +56,7 @@ def test_resume_refuses_a_run_whose_process_is_alive(tmp_path, small_csv):
             time.sleep(0.2)  # polling for the first checkpoint, bounded by the deadline
         assert first.poll() is None and last.exists(), (tmp_path / "first.log").read_text()[-2000:]
         second = subprocess.run([sys.executable, "-m", "pipelines.train", *args, "resume=true",
-                                 f"hydra.run.dir={tmp_path / 'second'}"], cwd=tmp_path, env=_env(),
+                                 f"hydra.run.dir={tmp_path / 'second'}"], cwd=tmp_path, env=subprocess_env(),
                                 capture_output=True, text=True, timeout=180)
         assert first.poll() is None, "the first training should still be running"
     finally:

@@ -11,15 +11,13 @@ import sys
 import pytest
 
 from forecaster.console import summary
-from tests.conftest import ROOT, SMALL, store_uri
-from tests.training.test_train import trained  # noqa: F401  (the fixture)
+from tests.conftest import SMALL, store_uri, subprocess_env
 
 
 def _train_on_a_terminal(tmp_path, small_csv, env: dict[str, str]) -> str:
     """A one-epoch CLI run whose stdout and stderr are a pseudo-terminal; what it printed."""
     master, slave = pty.openpty()
-    full_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    full_env = subprocess_env(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipelines.train", *SMALL, f"data.path={small_csv}",
          "trainer.max_epochs=1", "registry.enabled=false",

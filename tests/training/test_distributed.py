@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL, run_cli, store_uri
+from tests.conftest import SMALL, free_port, run_cli, store_uri
 
 
 def test_ddp_two_cpu_processes_log_one_run(tmp_path, small_csv):
@@ -28,15 +27,9 @@ def test_ddp_two_cpu_processes_log_one_run(tmp_path, small_csv):
     assert runs[0].info.status == "FINISHED" and "test/mase" in runs[0].data.metrics
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",

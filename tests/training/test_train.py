@@ -16,15 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from forecaster.training import train
-from tests.conftest import ROOT, SMALL, compose_cfg, run_cli, small_frame, store_uri
-
-
-@pytest.fixture
-def trained(tmp_path, small_csv):
-    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={small_csv}",
-                                 f"logger.tracking_uri={store_uri(tmp_path)}",
-                                 "registry.gate.beat_baseline=null"])
-    return cfg, train(cfg)
+from tests.conftest import SMALL, compose_cfg, run_cli, small_frame, store_uri, subprocess_env
 
 
 def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
@@ -32,6 +24,8 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     client = MlflowClient(store_uri(tmp_path))
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
+    # the run's files live beside its store, not in ./mlruns of the working folder
+    assert run.info.artifact_uri.startswith((tmp_path / "mlruns").as_uri())
     params = run.data.params
     assert params["model.hidden_size"] == "8" and params["horizon"] == "6"
     assert params["optim._target_"] == "torch.optim.Adam"
@@ -174,8 +168,7 @@ def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
     args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=200",
             "callbacks.early_stopping.patience=1000", f"logger.tracking_uri={uri}",
             f"hydra.run.dir={tmp_path / 'run1'}"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = subprocess_env()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "run1" / "checkpoints" / "last.ckpt"

@@ -1,58 +1,20 @@
-"""Forecast accuracy metrics on original-scale values (numpy) and the naive baselines.
+"""Forecast accuracy metrics on original-scale values (numpy): point, quantile and interval
+metrics, per window and aggregated (overall or per series). The one place a metric is defined.
 
 Shapes: ``y``, ``y_hat`` ``[N, H]`` (N forecast windows of H steps). sMAPE is in percent, as in
 the M4 competition; MASE divides by the in-sample mean absolute seasonal difference of each
 window's series (``scale`` ``[N]``).
+
+Adding a metric: add its per-window values to :func:`window_errors` (point) or
+:func:`quantile_window_errors` (quantiles); :func:`aggregate` averages every key, and training,
+backtests and their tables pick it up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
-import pandas as pd
-
-# Season lengths by pandas frequency prefix (the period that repeats), as in neuralforecast.
-_SEASONS = {"h": 24, "min": 60, "s": 60, "d": 7, "b": 5, "w": 52, "m": 12, "ms": 12, "me": 12,
-            "q": 4, "qs": 4, "qe": 4, "y": 1, "ys": 1, "ye": 1, "a": 1}
-
-
-def infer_season_length(freq) -> int:
-    """Season length for a pandas frequency string (``"h"`` -> 24, ``"W-SAT"`` -> 52...); 1 if unknown."""
-    if freq is None or isinstance(freq, (int, np.integer)):
-        return 1
-    try:
-        offset = pd.tseries.frequencies.to_offset(freq)
-    except ValueError:
-        return 1
-    name = offset.name.split("-")[0].lower()
-    base = _SEASONS.get(name, _SEASONS.get(name.rstrip("es"), 1))
-    if name in ("h", "min", "s") and offset.n > 1:  # e.g. 30min -> 48 per day
-        per_day = {"h": 24, "min": 1440, "s": 86400}[name] // offset.n
-        return max(int(per_day), 1)
-    if name == "d" and offset.n > 1:  # e.g. 7D (weekly data) -> 52 per year
-        return max(round(365.25 / offset.n), 1)
-    return base
-
-
-def infer_seasons(freq, history: int | None = None) -> list[int]:
-    """Every season length of a frequency, the primary (``infer_season_length``) first.
-
-    Sub-daily data has a daily and a weekly season (hourly 24 and 168, half-hourly 48 and 336,
-    15-minute 96 and 672); daily data 7, and 365 when ``history`` holds three years; other
-    frequencies their one season (weekly 52, monthly 12, quarterly 4); yearly or integer steps
-    none. A season needs ``history`` (the shortest series' length, when given) to hold three
-    of its periods.
-    """
-    m = infer_season_length(freq)
-    if m <= 1:
-        return []
-    seasons = [m]
-    name = pd.tseries.frequencies.to_offset(freq).name.split("-")[0].lower()
-    if name in ("h", "min", "s") and m > 1:
-        seasons.append(7 * m)  # the week
-    elif name == "d" and m == 7:
-        seasons.append(365)
-    return [s for s in seasons if history is None or 3 * s <= history]
-
 
 def mae(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.mean(np.abs(y - y_hat)))
@@ -147,25 +109,23 @@ def quantile_window_errors(y: np.ndarray, values: np.ndarray, quantiles) -> dict
     return out
 
 
-def point_metrics(y: np.ndarray, y_hat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, sMAPE and MASE of one method."""
-    return {"mae": mae(y, y_hat), "rmse": rmse(y, y_hat), "smape": smape(y, y_hat),
-            "mase": mase(y, y_hat, scale)}
+def aggregate(per_window: Mapping[str, np.ndarray], groups: np.ndarray | None = None,
+              n_groups: int = 1) -> dict[str, np.ndarray]:
+    """Means of per-window metrics ``[N]`` over all windows, or per group (``groups`` ``[N]`` of
+    ints below ``n_groups``): ``{metric: [n_groups]}`` plus ``windows`` (the counts).
 
-
-def naive_forecasts(y: np.ndarray, offsets: np.ndarray, series: np.ndarray, t: np.ndarray,
-                    horizon: int, season_length: int) -> dict[str, np.ndarray]:
-    """Naive (last value) and seasonal-naive forecasts ``[N, H]`` of the windows ``(series, t)``.
-
-    ``y`` ``[rows]`` holds every series back to back (``offsets`` ``[S + 1]``); window ``i``
-    forecasts the ``horizon`` steps from position ``t[i]`` of series ``series[i]`` using only the
-    values before it. Seasonal naive repeats the last ``season_length`` values, and falls back to
-    naive where a window has less history than one season.
+    RMSE is the root of the mean squared error (``mse`` per window), so it equals the RMSE of
+    all points together; every other metric is the mean of its per-window values.
     """
-    start = offsets[series] + t  # [N] absolute row of the first target
-    naive = np.repeat(y[start - 1][:, None], horizon, axis=1)  # [N, H]
-    m = max(int(season_length), 1)
-    h = np.arange(horizon)
-    rows = start[:, None] - m + (h % m)[None, :]  # [N, H]
-    seasonal = np.where((t >= m)[:, None], y[np.maximum(rows, 0)], naive)
-    return {"naive": naive, "seasonal_naive": seasonal}
+    n = len(next(iter(per_window.values())))
+    g = np.zeros(n, dtype=np.int64) if groups is None else groups
+    counts = np.bincount(g, minlength=n_groups)
+    means = {k: np.bincount(g, v, n_groups) / np.maximum(counts, 1) for k, v in per_window.items()}
+    out = {}
+    for k, v in means.items():
+        if k == "mse":
+            out["rmse"] = np.sqrt(v)
+        else:
+            out[k] = v
+    out["windows"] = counts.astype(float)
+    return out
