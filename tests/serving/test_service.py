@@ -180,6 +180,18 @@ def test_client_errors_log_one_line_and_no_traceback(server, client, meta):
     assert "Traceback" not in out and "[ERROR]" not in out, out[-3000:]
 
 
+def _in_progress(server, endpoint: str) -> bool:
+    """Whether the server's ``/metrics`` counts a request to ``endpoint`` in progress (False
+    while it is too busy to answer within 5 s: the caller polls again)."""
+    try:
+        text = httpx.get(server.url + "/metrics", timeout=5).text
+    except httpx.TimeoutException:
+        return False
+    return any(float(line.rsplit(" ", 1)[1]) > 0 for line in text.splitlines()
+               if line.startswith("bentoml_service_request_in_progress{")
+               and f'endpoint="{endpoint}"' in line)
+
+
 def _poll_log(server, needle: str, timeout: float = 10, count: int = 1) -> str:
     """The server's log once it holds ``needle`` ``count`` times (or after ``timeout``)."""
     deadline = time.monotonic() + timeout
@@ -324,7 +336,10 @@ def test_graceful_shutdown_finishes_in_flight_request(store, tmp_path, meta):
 
         t = threading.Thread(target=call)
         t.start()
-        time.sleep(0.3)  # the request is in flight (it takes well over a second)
+        deadline = time.monotonic() + 60  # until the server counts the request in progress
+        while not (seen := _in_progress(srv, "/forecast_batch")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen, "the batch never reached the server"
         srv.stop()
         t.join(60)
         assert "r" in result, (result, srv.output()[-3000:])

@@ -174,11 +174,11 @@ def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
     last = tmp_path / "run1" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if last.exists() and last.stat().st_size > 0:
-                time.sleep(1.0)  # let a few more epochs pass
-                break
-            time.sleep(0.2)
+        saved = []  # modification times of last.ckpt seen: kill after a few epochs' saves
+        while time.monotonic() < deadline and proc.poll() is None and len(saved) < 3:
+            if last.exists() and last.stat().st_size > 0 and last.stat().st_mtime_ns not in saved:
+                saved.append(last.stat().st_mtime_ns)
+            time.sleep(0.05)
         assert proc.poll() is None, "training ended before it could be killed"
     finally:
         proc.send_signal(signal.SIGKILL)
