@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -172,47 +174,87 @@ def load_etth1(data_dir: str | Path | None, target: str = "OT",
 COLUMN_OPTIONS = ("time_col", "id_col", "target_col")  # data.<option>: the file's column names
 
 
+def _statsmodels_file(name: str) -> str:
+    module = __import__(f"statsmodels.datasets.{name}", fromlist=["__file__"])
+    return str(Path(module.__file__).parent / f"{name}.csv")
+
+
+def _pmdarima_uri(name: str) -> str:
+    return f"https://alkaline-ml.com/pmdarima/modules/generated/pmdarima.datasets.{_PMDARIMA[name][0]}.html"
+
+
+def _load_file(path: str | None, wide: bool, **columns) -> pd.DataFrame:
+    if not path:
+        raise ValueError("data.source=csv needs data.path=FILE (a long or wide CSV/Parquet)")
+    return load_frame(path, wide=wide, **columns)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named data source: how its long frame is loaded, and where its rows come from.
+
+    Attributes:
+        load: ``(path, wide, data_dir, **columns) -> frame``; a source uses what it needs.
+        uri: ``path -> str``: the file read (absolute) or the public URL of the data.
+    """
+
+    load: Callable[..., pd.DataFrame]
+    uri: Callable[[str | None], str]
+
+
+def _series(load: Callable[[], pd.DataFrame], uri: str | Callable[[], str]) -> Source:
+    """A source that is one packaged series (no path, no data_dir)."""
+    return Source(lambda path, wide, data_dir, **_: load(),
+                  lambda path: uri() if callable(uri) else uri)
+
+
+DATA_SOURCES: dict[str, Source] = {
+    "co2": _series(load_co2, lambda: _statsmodels_file("co2")),
+    "elnino": _series(load_elnino, lambda: _statsmodels_file("elnino")),
+    **{name: _series(partial(load_pmdarima, name), partial(_pmdarima_uri, name))
+       for name in _PMDARIMA},
+    "csv": Source(lambda path, wide, data_dir, **columns: _load_file(path, wide, **columns),
+                  lambda path: str(Path(path).resolve())),
+    "m4_hourly": Source(lambda path, wide, data_dir, **_: load_m4_hourly(data_dir),
+                        lambda path: SOURCES["M4-Hourly-train.csv"]),
+    "etth1": Source(lambda path, wide, data_dir, **_: load_etth1(data_dir),
+                    lambda path: SOURCES["ETTh1.csv"]),
+    "etth1_full": Source(lambda path, wide, data_dir, **_: load_etth1(data_dir, rows=None),
+                         lambda path: SOURCES["ETTh1.csv"]),
+}
+
+
+def data_source(name: str) -> Source:
+    """The source called ``name`` (the module table); an unknown one is named with the known."""
+    if name not in DATA_SOURCES:
+        raise ValueError(f"data.source={name!r} is not known; use one of {list(DATA_SOURCES)}, "
+                         "or data.loader._target_=<a function returning a long frame>")
+    return DATA_SOURCES[name]
+
+
 def load_configured(data: Mapping, data_dir: str | Path | None = None) -> pd.DataFrame:
-    """The long frame a ``data`` config group names (``source``, ``path``, ``wide`` and the
-    column mapping ``time_col`` / ``id_col`` / ``target_col``)."""
+    """The long frame a ``data`` config group names: ``data.loader`` when set (any function
+    returning a long frame, built with ``hydra.utils.instantiate`` from its ``_target_``), else
+    the named ``source`` with ``path``, ``wide`` and the column mapping ``time_col`` /
+    ``id_col`` / ``target_col``."""
+    if data.get("loader"):
+        from hydra.utils import instantiate
+
+        return instantiate(data["loader"])
     columns = {k: data[k] for k in COLUMN_OPTIONS if data.get(k)}
     return load_dataset(data["source"], path=data.get("path"), wide=data.get("wide", False),
                         data_dir=data_dir, **columns)
 
 
-def source_uri(source: str, path: str | None = None) -> str:
-    """Where the rows of ``source`` come from: the file read (absolute), or its public URL."""
-    if source == "csv":
-        return str(Path(path).resolve())
-    if source == "co2":
-        from statsmodels.datasets import co2
-
-        return str(Path(co2.__file__).parent / "co2.csv")
-    if source == "m4_hourly":
-        return SOURCES["M4-Hourly-train.csv"]
-    if source in ("etth1", "etth1_full"):
-        return SOURCES["ETTh1.csv"]
-    raise ValueError(f"data.source={source!r} is not known")
+def source_uri(source: str, path: str | None = None, loader: Mapping | None = None) -> str:
+    """Where the rows of ``source`` come from: the file read (absolute), or its public URL;
+    for a ``data.loader``, the function that loaded them."""
+    if loader:
+        return f"python:{loader['_target_']}"
+    return data_source(source).uri(path)
 
 
 def load_dataset(source: str, *, path: str | None = None, wide: bool = False,
                  data_dir: str | Path | None = None, **csv_options) -> pd.DataFrame:
     """The long frame of a named ``source`` (see the module table)."""
-    if source == "co2":
-        return load_co2()
-    if source == "elnino":
-        return load_elnino()
-    if source in _PMDARIMA:
-        return load_pmdarima(source)
-    if source == "csv":
-        if not path:
-            raise ValueError("data.source=csv needs data.path=FILE (a long or wide CSV/Parquet)")
-        return load_frame(path, wide=wide, **csv_options)
-    if source == "m4_hourly":
-        return load_m4_hourly(data_dir)
-    if source == "etth1":
-        return load_etth1(data_dir)
-    if source == "etth1_full":
-        return load_etth1(data_dir, rows=None)
-    raise ValueError(f"data.source={source!r} is not known; use co2, elnino, "
-                     f"{', '.join(_PMDARIMA)}, csv, m4_hourly, etth1 or etth1_full")
+    return data_source(source).load(path, wide, data_dir, **csv_options)

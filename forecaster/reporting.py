@@ -38,7 +38,7 @@ def describe_run(cfg: DictConfig, client: MlflowClient, run_id: str, df: pd.Data
     d = cfg.data
     name = describe.source_name(d.get("path"), d.source)
     n_series = len(data.panel.ids)
-    describe.log_data_input(df, source_uri(d.source, d.get("path")), name, data.freq, n_series,
+    describe.log_data_input(df, source_uri(d.source, d.get("path"), d.get("loader")), name, data.freq, n_series,
                             "training")
     describe.log_comparison(table)
     summary = (f"{n_series} series, {len(df):,} rows, frequency {data.freq}; "

@@ -35,13 +35,14 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from forecaster import console, reporting
-from forecaster.data import Datasets, FeatureSpec, build_datasets, validate_frame, window_loader
+from forecaster.data import Datasets, FeatureSpec, validate_frame, window_loader
 from forecaster.data.frames import sort_frame
 from forecaster.data.seasons import infer_season_length, infer_seasons
-from forecaster.datasets import load_configured
-from forecaster.errors import UsageError
+from forecaster.datamodule import DataModule
+from forecaster.errors import ConfigError, build  # noqa: F401  (ConfigError: tests, callers)
 from forecaster.evaluation import protocols, report, scoring
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster, conformal
+from forecaster.models.config import ModelConfig
 from forecaster.models.ensemble import (
     Design,
     default_input_size,
@@ -97,73 +98,29 @@ def _resume_target(client: MlflowClient, experiment_id: str) -> tuple[str, str] 
     return None
 
 
-class ConfigError(UsageError, ValueError):
-    """A config value breaks a rule; raised before any data is read or any training starts."""
+def check_config(cfg: DictConfig) -> tuple[DataModule, ModelConfig]:
+    """The run's data module and model config, built from ``cfg`` (each checks its own keys):
+    a bad value fails here, naming the key, the value and what is needed, before any data is
+    read or any training starts."""
+    return build(cfg.data), build(cfg.model)
 
 
-def _rules():
-    from forecaster.data import CALENDAR_FEATURES, SCALER_KINDS
-    from forecaster.models.losses import LOSSES
-    from forecaster.nn import ACTIVATIONS
-    from forecaster.nn.network import SCALES
-
-    positive = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
-    return {
-        "input_size": (lambda v: v is None or positive[0](v), "null or a positive integer"),
-        "horizon": positive, "model.hidden_size": positive,
-        "model.num_layers": positive, "data.batch_size": positive, "data.stride": positive,
-        "trainer.max_epochs": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-        "model.loss": (lambda v: v in LOSSES, f"one of {list(LOSSES)}"),
-        "model.activation": (lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}"),
-        "model.dropout": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "a number in [0, 1)"),
-        "data.scaler": (lambda v: v in SCALER_KINDS, f"one of {list(SCALER_KINDS)}"),
-        "data.fill": (lambda v: v in (None, "interpolate", "ffill"), "null, interpolate or ffill"),
-        "data.calendar": (lambda v: all(c in CALENDAR_FEATURES for c in v),
-                          f"a list of {list(CALENDAR_FEATURES)}"),
-        "data.val_size": (lambda v: v is None or (isinstance(v, int) and v >= 0),
-                          "null or an integer >= 0"),
-        "model.ensemble.seeds": positive,
-        "model.loss_scale": (lambda v: all(k in SCALES for k in ([v] if isinstance(v, str) else v)),
-                             f"one of {list(SCALES)}, or a list of them (one set of members each)"),
-        "model.ensemble.select": (lambda v: v in ("greedy", "all"), "greedy or all"),
-        "model.intervals": (lambda v: all(isinstance(a, float) and 0 < a < 1 for a in v),
-                            "a list of levels in (0, 1), e.g. [0.8, 0.95]"),
-        "data.test_size": (lambda v: isinstance(v, int) and v > 0,
-                           "a positive integer (the test split the run is scored and gated on)"),
-        "model.quantiles": (lambda v: all(isinstance(q, float) and 0 < q < 1 for q in v),
-                            "a list of numbers in (0, 1)"),
-    }
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Fail before training, naming the key, the value and what is needed."""
-    for key, (ok, needed) in _rules().items():
-        value = OmegaConf.select(cfg, key)
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value)
-        if not ok(value):
-            raise ConfigError(f"{key}={value!r} is invalid: it must be {needed}")
-    if cfg.model.loss == "pinball" and not cfg.model.quantiles:
-        raise ConfigError("model.quantiles is empty but model.loss=pinball needs them, "
-                          "e.g. model.quantiles=[0.1,0.5,0.9]")
-
-
-def design(cfg: DictConfig, df: pd.DataFrame) -> Design:
+def design(dm: DataModule, model: ModelConfig, df: pd.DataFrame) -> Design:
     """The seasons, input length and validation size of a run: from the config where it sets
     them, else from the frequency and the shortest series (``forecaster.models.ensemble``)."""
-    d, m, H = cfg.data, cfg.model, int(cfg.horizon)
-    _, _, offsets, freq = sort_frame(df, futr_exog=tuple(d.futr_exog), static_cols=tuple(d.static_cols))
-    history = int(np.diff(offsets).min()) - int(d.test_size)  # rows before the test split
-    seasons = [int(v) for v in m.seasons] if m.get("seasons") is not None else infer_seasons(freq, history)
-    season_length = int(d.season_length or (seasons[0] if seasons else infer_season_length(freq)))
+    H = dm.horizon
+    _, _, offsets, freq = sort_frame(df, futr_exog=dm.futr_exog, static_cols=dm.static_cols)
+    history = int(np.diff(offsets).min()) - dm.test_size  # rows before the test split
+    seasons = list(model.seasons) if model.seasons is not None else infer_seasons(freq, history)
+    season_length = int(dm.season_length or (seasons[0] if seasons else infer_season_length(freq)))
     if season_length > 1 and season_length not in seasons:
         seasons = [season_length, *seasons]
-    val = d.val_size
-    sizes = list(m.ensemble.input_sizes or [])
+    val = dm.val_size
+    sizes = list(model.ensemble.input_sizes or [])
     if sizes:
-        L = max(int(v) for v in sizes)
-    elif cfg.input_size:
-        L = int(cfg.input_size)
+        L = max(sizes)
+    elif dm.input_size:
+        L = dm.input_size
     else:  # leave one validation horizon and one training window
         L = default_input_size(seasons, H, history - int(val or H) - H)
     if val is None:
@@ -173,39 +130,30 @@ def design(cfg: DictConfig, df: pd.DataFrame) -> Design:
 
 def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets, Design]:
     """Load the configured source, decide the sizes, and cut it into train / val / test windows."""
-    d = cfg.data
-    df = load_configured(d, cfg.paths.get("data_dir"))
-    plan = design(cfg, df)
-    spec = FeatureSpec(input_size=plan.input_size, horizon=int(cfg.horizon),
-                       calendar=tuple(d.calendar), futr_exog=tuple(d.futr_exog),
-                       static_cols=tuple(d.static_cols), scaler=d.scaler)
-    data = build_datasets(df, spec, val_size=plan.val_size, test_size=int(d.test_size),
-                          stride=int(d.stride), fill=d.fill)
-    return df, data, plan
+    dm, model = check_config(cfg)
+    df = dm.load(cfg.paths.get("data_dir"))
+    plan = design(dm, model, df)
+    return df, dm.setup(df, plan.input_size, plan.val_size), plan
 
 
 def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[ForecastModule, dict]:
     """The LightningModule and the config of its network: one member, or the ensemble of
-    ``model.ensemble.seeds`` members per input length and ``model.linear`` variant."""
-    m = cfg.model
-    loss = ForecastLoss(m.loss, m.quantiles or ())
+    ``model.ensemble.seeds`` members per input length and ``model.linear`` variant; the
+    optimiser and scheduler from their ``_target_`` (``_partial_``: given the parameters)."""
+    m: ModelConfig = build(cfg.model)
+    loss = ForecastLoss(m.loss, m.quantiles)
     seasonal = plan.season_length > 1
-    base = dict(n_features=spec.n_features, horizon=spec.horizon,
-                hidden_size=int(m.hidden_size), num_layers=int(m.num_layers),
-                dropout=float(m.dropout), activation=m.activation, n_futr=spec.n_futr,
-                n_static=spec.n_static, n_outputs=loss.n_outputs,
-                season_length=plan.season_length,
-                base=(("seasonal" if seasonal else "last") if m.base == "auto" else m.base),
-                level=(("season" if seasonal else "last") if m.level == "auto" else m.level),
-                log=bool(m.log))
-    linear = m.linear if OmegaConf.is_list(m.linear) else [m.linear]
-    kinds = list(m.loss_scale) if OmegaConf.is_list(m.loss_scale) else [m.loss_scale]
+    base = dict(n_features=spec.n_features, horizon=spec.horizon, hidden_size=m.hidden_size,
+                num_layers=m.num_layers, dropout=float(m.dropout), activation=m.activation,
+                n_futr=spec.n_futr, n_static=spec.n_static, n_outputs=loss.n_outputs,
+                season_length=plan.season_length, base=m.resolved_base(seasonal),
+                level=m.resolved_level(seasonal), log=bool(m.log))
     members, scales = [], []
-    for kind in kinds:  # a set of members per loss scale
+    for kind in m.loss_scales:  # a set of members per loss scale
         these = member_configs(
             base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
-            linear=list(linear), seeds=int(m.ensemble.seeds),
-            lags=list(plan.seasons) if m.lags else [], rnn_steps=m.get("rnn_steps"))
+            linear=m.variants, seeds=m.ensemble.seeds,
+            lags=list(plan.seasons) if m.lags else [], rnn_steps=m.rnn_steps)
         members += these
         scales += [kind] * len(these)
     net_config = {"members": members}
@@ -367,15 +315,13 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
-    check_config(cfg)
+    dm, _ = check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     df, data, plan = build_data(cfg)
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)
-    bs = int(cfg.data.batch_size)
-    train_loader = window_loader(data.train, batch_size=bs, shuffle=True, seed=int(cfg.seed))
-    val_loader = window_loader(data.val, batch_size=4 * bs, shuffle=False) if len(data.val) else None
+    train_loader, val_loader = dm.train_loader(data, int(cfg.seed)), dm.val_loader(data)
 
     rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
     uri = store.resolve_tracking_uri(cfg.logger.get("tracking_uri"))

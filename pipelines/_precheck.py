@@ -52,8 +52,11 @@ def check_added_keys(cfg: DictConfig) -> None:
 
     Hydra's hint for a misspelt key is to add it with ``+``; for a group whose values the code
     reads by name (``model``, ``data``...) an added unknown key would be ignored and the run
-    would silently use the default. Keys added under a node with ``_target_`` are constructor
-    arguments, which ``instantiate`` checks itself, so they are let through.
+    would silently use the default. Keys added under a node whose ``_target_`` is another
+    library's (an optimiser, Lightning's trainer) are constructor arguments, which
+    ``instantiate`` checks itself, so they are let through; the project's own objects (model,
+    data) take only the keys of their config, so a misspelt one is named here, with the key
+    meant.
     """
     if not HydraConfig.initialized():
         return
@@ -70,8 +73,9 @@ def check_added_keys(cfg: DictConfig) -> None:
         parts = override[1:].split("=", 1)[0].split(".")
         node = base
         for depth, part in enumerate(parts):
-            if not isinstance(node, DictConfig) or "_target_" in node:
-                break  # a constructor's arguments: instantiate names a wrong one
+            if not isinstance(node, DictConfig) or not str(
+                    node.get("_target_", "forecaster.")).startswith("forecaster."):
+                break  # another library's constructor arguments: instantiate names a wrong one
             if part not in node:
                 raise UsageError(_unknown_key(override, parts[:depth + 1], node,
                                               hydra_cfg.runtime.choices[parts[0]]))

@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.datasets import load_configured, source_uri
+from forecaster.errors import build
 from forecaster.evaluation import protocols, scoring
 from forecaster.evaluation.backtest import Backtest, backtest
 from forecaster.evaluation.baselines import STATISTICAL, baseline_forecasts
@@ -68,7 +68,9 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
     forecaster, tags = load_model(cfg)
     H, season = forecaster.horizon, int(cfg.get("season_length") or forecaster.season_length)
     d = cfg.data
-    df = load_configured(d, cfg.paths.get("data_dir"))
+    # the model's sizes (the evaluate config leaves horizon, and so a csv's test_size, null)
+    dm = build(d, horizon=H, input_size=forecaster.input_size, test_size=d.test_size or H)
+    df = dm.load(cfg.paths.get("data_dir"))
     protocol = protocols.for_source(d.source) if cfg.protocol == "auto" else protocols.get(cfg.protocol)
     n_windows, step = resolve_windows(cfg, protocol, H)
 
@@ -126,7 +128,7 @@ def evaluate(cfg: DictConfig) -> EvaluationResult:
         run_id = run.info.run_id
         try:
             mlflow.log_params(artifacts.flatten(OmegaConf.to_container(cfg, resolve=True)))
-            describe.log_data_input(df, source_uri(d.source, d.get("path")),
+            describe.log_data_input(df, dm.uri,
                                     describe.source_name(d.get("path"), d.source),
                                     forecaster.spec.freq, len(panel.ids), "evaluation")
             mlflow.log_metrics({"backtest/windows_per_s": len(w) / max(seconds, 1e-9)})

@@ -80,3 +80,83 @@ def test_console_script_composes_from_any_folder(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "hidden_size: 12" in proc.stdout
+
+
+EXPERIMENTS = [None, *sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))]
+
+
+def _objects(cfg):
+    """Every object the config builds: data module, model, optimiser (given parameters),
+    scheduler (given the optimiser), callbacks and trainer."""
+    import torch
+    from hydra.utils import instantiate
+
+    from forecaster.errors import build
+
+    dm, model = build(cfg.data), build(cfg.model)
+    optimizer = instantiate(cfg.optim)([torch.nn.Parameter(torch.zeros(1))])
+    scheduler = instantiate(cfg.scheduler)(optimizer) if cfg.scheduler else None
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    return dm, model, optimizer, scheduler, callbacks
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, o in GROUP_OPTIONS
+                                          if g in ("data", "model", "optim", "scheduler",
+                                                   "callbacks")])
+def test_every_group_option_instantiates(tmp_path, group, option):
+    from forecaster.datamodule import DataModule
+    from forecaster.models.config import ModelConfig
+
+    overrides = [f"{group}={option}"] + (["data.path=x.csv"] if option == "csv" else [])
+    dm, model, optimizer, scheduler, callbacks = _objects(compose_cfg(tmp_path, overrides))
+    assert isinstance(dm, DataModule) and isinstance(model, ModelConfig)
+    assert optimizer.param_groups and len(callbacks) == 2
+
+
+def test_a_misspelt_target_is_named(tmp_path):
+    from hydra.errors import InstantiationException
+
+    from forecaster.training import train
+
+    cfg = compose_cfg(tmp_path, ["model._target_=forecaster.models.config.ModelConfg"])
+    with pytest.raises(InstantiationException, match="ModelConfg"):
+        train(cfg)
+
+
+def test_a_custom_loader_is_built_from_its_target(tmp_path, small_csv):
+    from forecaster.errors import build
+
+    cfg = compose_cfg(tmp_path, ["data=csv", "data.path=unused.csv", "+data.loader._target_="
+                                 "pandas.read_csv", f"+data.loader.filepath_or_buffer={small_csv}"])
+    dm = build(cfg.data)
+    assert dm.uri == "python:pandas.read_csv"
+    assert len(dm.load()) == 480 and {"unique_id", "ds", "y"} <= set(dm.load().columns)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_each_experiment_builds_and_fits_one_batch(tmp_path, experiment):
+    """The composed run, shrunk to one training and one validation batch: its data, model,
+    optimiser, scheduler and trainer are built from the config as ``train`` builds them."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from forecaster.datasets import benchmark_file
+    from forecaster.training import build_data, build_module
+
+    overrides = [] if experiment is None else [f"experiment={experiment}"]
+    cfg = compose_cfg(tmp_path, [*overrides, "model.ensemble.seeds=1", "model.hidden_size=4"])
+    if cfg.data.source in ("m4_hourly", "etth1"):
+        needed = "M4-Hourly-train.csv" if cfg.data.source == "m4_hourly" else "ETTh1.csv"
+        try:
+            benchmark_file(needed, cfg.paths.data_dir)
+        except FileNotFoundError:
+            pytest.skip(f"{needed} is not in {cfg.paths.data_dir} (see ../shared/data/README.md)")
+    _objects(cfg)
+    _, data, plan = build_data(cfg)
+    module, _ = build_module(cfg, data.spec, plan)
+    dm = instantiate(cfg.data)
+    trainer = instantiate(cfg.trainer, max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, callbacks=[])
+    trainer.fit(module, dm.train_loader(data, 0), dm.val_loader(data))
+    assert trainer.global_step == 1 and isinstance(trainer, L.Trainer)

@@ -14,7 +14,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from forecaster.evaluation.report import spread_series
 from forecaster.evaluation.runner import evaluate
 from tests.conftest import compose_cfg, store_uri
-from tests.training.test_train import trained  # noqa: F401  (the fixture)
 
 
 def test_training_input_descriptions_and_comparison(tmp_path, small_csv, trained):  # noqa: F811

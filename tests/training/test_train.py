@@ -78,14 +78,14 @@ def test_gate_gives_challenger_when_champion_is_better(tmp_path, small_csv, trai
 def test_seasons_and_sizes_come_from_the_data(tmp_path, small_csv):
     """data=csv with no sizes: hourly -> season 24 (a week needs three weeks of history),
     input two seasons, validation three horizons."""
-    from forecaster.training import design
+    from forecaster.training import check_config, design
 
     cfg = compose_cfg(tmp_path, ["data=csv", f"data.path={small_csv}", "horizon=6",
                                  "data.test_size=24"])
-    plan = design(cfg, pd.read_csv(small_csv))
+    plan = design(*check_config(cfg), pd.read_csv(small_csv))
     assert (plan.seasons, plan.season_length, plan.input_size, plan.val_size) == ((24,), 24, 48, 18)
     long = small_frame(n_series=1, length=24 * 7 * 4)
-    plan = design(cfg, long)
+    plan = design(*check_config(cfg), long)
     assert plan.seasons == (24, 168) and plan.input_size == 336
 
 
