@@ -327,7 +327,7 @@ class ServedModel:
         N = int(offsets[-1])
         y = np.fromiter(itertools.chain.from_iterable(s.values for s in series),
                         dtype=np.float64, count=N)  # [N]
-        out = {"y": y, "offsets": offsets, "ids": self._ids(series)}
+        out = {"y": y, "offsets": offsets, "ids": self.ids(series)}
         if self.calendar:
             out["ds"] = np.concatenate([s.ds.values for s in series])  # [N]
             first = series[0].ds
@@ -360,28 +360,8 @@ class ServedModel:
             raise RequestError([FieldError((field,), str(err), "data_validation")]) from err
         return values  # [B, H, Q]
 
-    def frame(self, series: Sequence[Series]) -> pd.DataFrame:
-        """The long frame ``Forecaster.predict`` reads for these series (history rows, then
-        known-future rows): the slow path, kept to check that both paths agree."""
-        H = self.horizon if self.futr_exog else 0
-        lengths = np.array([len(s.values) + H for s in series])
-        ds, y = [], []
-        for s in series:
-            ds.append(s.ds.values)
-            y.append(np.asarray(s.values, dtype=float))
-            if H:
-                freq = self.freq if self.freq is not None else series_freq(s.ds.values)
-                ds.append(future_grid(s.ds.values[-1:], freq, H)[0])
-                y.append(np.full(H, np.nan))
-        ids = self._ids(series)
-        frame = {"unique_id": np.repeat(np.array(ids, dtype=object), lengths),
-                 "ds": np.concatenate(ds), "y": np.concatenate(y)}
-        for name in self.futr_exog:
-            frame[name] = np.concatenate([np.asarray(s.covariates[name], float) for s in series])
-        return pd.DataFrame(frame)
-
     @staticmethod
-    def _ids(series: Sequence[Series]) -> list[str]:
+    def ids(series: Sequence[Series]) -> list[str]:
         # unnamed series get ids no training series has, so their scalers are fitted on the
         # history they bring, as the pyfunc model does for a series it does not know
         return [s.id if s.id is not None else f"__request_{k}" for k, s in enumerate(series)]

@@ -7,9 +7,31 @@ import pandas as pd
 import pytest
 
 from forecaster.data import FeatureSpec
+from forecaster.data.features import future_grid
+from forecaster.data.frames import series_freq
 from forecaster.serving.predict import RequestError, ServedModel
 from forecaster.tracking.loading import ModelInfo
 from tests.serving.conftest import toy_forecaster
+
+
+def long_frame(model: ServedModel, series) -> pd.DataFrame:
+    """The long frame ``Forecaster.predict`` (the pyfunc model) reads for checked series:
+    history rows, then known-future rows for a model with covariates."""
+    H = model.horizon if model.futr_exog else 0
+    lengths = np.array([len(s.values) + H for s in series])
+    ds, y = [], []
+    for s in series:
+        ds.append(s.ds.values)
+        y.append(np.asarray(s.values, dtype=float))
+        if H:
+            freq = model.freq if model.freq is not None else series_freq(s.ds.values)
+            ds.append(future_grid(s.ds.values[-1:], freq, H)[0])
+            y.append(np.full(H, np.nan))
+    frame = {"unique_id": np.repeat(np.array(model.ids(series), dtype=object), lengths),
+             "ds": np.concatenate(ds), "y": np.concatenate(y)}
+    for name in model.futr_exog:
+        frame[name] = np.concatenate([np.asarray(s.covariates[name], float) for s in series])
+    return pd.DataFrame(frame)
 
 
 @pytest.mark.parametrize("spec", [
@@ -28,7 +50,7 @@ def test_served_arrays_equal_the_frame_path(spec):
         series.append(model.check_series(sid, values, ts, cov, spec.horizon, (k,), errors))
     assert not errors
     fast = model.predict(series)  # [B, H, Q] in request order
-    frame = model.forecaster.predict(model.frame(series))  # the pyfunc path, sorted by id
+    frame = model.forecaster.predict(long_frame(model, series))  # the pyfunc path, sorted by id
     for k, s in enumerate(series):
         rows = frame[frame["unique_id"] == s.id]
         np.testing.assert_array_equal(fast[k, :, 1], rows["y_hat"].to_numpy())
