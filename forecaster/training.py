@@ -34,6 +34,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+import forecaster as forecaster_package
 from forecaster import console, reporting
 from forecaster.data import Datasets, FeatureSpec, validate_frame, window_loader
 from forecaster.data.frames import sort_frame
@@ -404,8 +405,8 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
             artifacts={pyfunc.ARTIFACT_KEY: str(model_dir)},
             signature=infer_signature(example, output, params={"horizon": forecaster.horizon}),
             input_example=example,
-            pip_requirements=[f"torch>={torch.__version__.split('+')[0]}", f"pandas>={pd.__version__}",
-                              f"mlflow>={mlflow.__version__}", "forecaster"],
+            code_paths=[str(Path(forecaster_package.__file__).parent)],  # the code ships with it
+            pip_requirements=pyfunc.requirements(),
         )
     if not cfg.registry.enabled:
         return None

@@ -2,7 +2,9 @@
 
 A trained model is three files in a folder, none of them pickled Python objects:
 
-    weights.pt     the network's state dict (read with ``torch.load(weights_only=True)``)
+    weights.safetensors  the network's state dict (safetensors: tensors and a JSON header, no
+                   code); folders of format 2 have ``weights.pt`` instead, read with
+                   ``torch.load(weights_only=True)``
     config.json    network arguments (one network or an ensemble's members), the data spec
                    (input size, horizon, features, frequency), quantiles, seasons and the
                    conformal interval radii
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import safetensors.torch
 import torch
 
 from forecaster.data import FeatureSpec, SeriesScaler, inference_batch
@@ -24,8 +27,38 @@ from forecaster.data.inference import batch_from_arrays
 from forecaster.models import conformal
 from forecaster.nn import EnsembleNet, RNNForecastNet, build_net, window_scale
 
-FORMAT_VERSION = 2
-WEIGHTS, CONFIG, SCALERS = "weights.pt", "config.json", "scalers.json"
+FORMAT_VERSION = 3  # 3: weights.safetensors; 2: weights.pt (still read)
+WEIGHTS, CONFIG, SCALERS = "weights.safetensors", "config.json", "scalers.json"
+WEIGHTS_V2 = "weights.pt"
+
+
+class ModelFileError(ValueError):
+    """A model folder cannot be loaded; the message names the file and the cause."""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} is missing: a model folder holds {WEIGHTS}, {CONFIG} "
+                             f"and {SCALERS}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path} cannot be read as JSON: {err}") from None
+
+
+def _read_weights(path: Path, version: int) -> dict[str, torch.Tensor]:
+    file = path / (WEIGHTS if version >= 3 else WEIGHTS_V2)
+    if not file.is_file():
+        raise ModelFileError(f"{file} is missing: a model folder of format {version} holds it "
+                             f"beside {CONFIG}")
+    try:
+        if version >= 3:
+            return safetensors.torch.load_file(str(file), device="cpu")
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, empty, not that format: all mean "not weights"
+        kind = "safetensors" if version >= 3 else "torch state-dict"
+        raise ModelFileError(f"{file} is not a readable {kind} file (empty, truncated or "
+                             f"corrupt): {type(err).__name__}: {err}") from None
 
 
 class NonFiniteForecastError(RuntimeError):
@@ -110,7 +143,8 @@ class Forecaster:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        torch.save(self.net.state_dict(), path / WEIGHTS)
+        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        safetensors.torch.save_file(state, str(path / WEIGHTS))
         config = {
             "format_version": FORMAT_VERSION,
             "net": self.net_config,
@@ -128,19 +162,44 @@ class Forecaster:
 
     @classmethod
     def load(cls, path: str | Path) -> "Forecaster":
+        """The model of a folder ``save`` wrote (format 3, or 2 with ``weights.pt``).
+
+        Raises:
+            ModelFileError: a file is missing, unreadable, or does not fit the others; the
+                message names the file and the cause.
+        """
         path = Path(path)
-        config = json.loads((path / CONFIG).read_text())
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path / CONFIG} has format_version {config.get('format_version')}; "
-                f"this forecaster reads version {FORMAT_VERSION}"
-            )
-        net = build_net(config["net"])
-        net.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
-        scaler = SeriesScaler.from_dict(json.loads((path / SCALERS).read_text()))
-        return cls(net, config["net"], FeatureSpec.from_dict(config["spec"]), scaler,
-                   config["quantiles"], config["season_length"], config.get("seasons", ()),
-                   config.get("calibration"))
+        if not path.is_dir():
+            raise ModelFileError(f"{path} is not a model folder (no such directory)")
+        config = _read_json(path / CONFIG)
+        version = config.get("format_version") if isinstance(config, dict) else None
+        if version not in (2, FORMAT_VERSION):
+            raise ModelFileError(f"{path / CONFIG} has format_version {version!r}; this "
+                                 f"forecaster reads versions 2 and {FORMAT_VERSION}")
+        state = _read_weights(path, version)
+        try:
+            net = build_net(config["net"])
+            spec = FeatureSpec.from_dict(config["spec"])
+            quantiles, season = config["quantiles"], config["season_length"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFileError(f"{path / CONFIG} does not describe a network: "
+                                 f"{type(err).__name__}: {err}") from None
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise ModelFileError(
+                f"the weights in {path / (WEIGHTS if version >= 3 else WEIGHTS_V2)} do not fit "
+                f"the network {path / CONFIG} describes: {' '.join(first[:3])}") from None
+        try:
+            scaler = SeriesScaler.from_dict(_read_json(path / SCALERS))
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ModelFileError(f"{path / SCALERS} does not describe the scalers: "
+                                 f"{type(err).__name__}: {err}") from None
+        return cls(net, config["net"], spec, scaler, quantiles, season,
+                   config.get("seasons", ()), config.get("calibration"))
 
     # ----------------------------------------------------------------------------- predict
     @torch.inference_mode()

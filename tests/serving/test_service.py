@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+import safetensors.torch
 
 from forecaster.data import FeatureSpec
 from forecaster.serving.predict import export
@@ -453,11 +453,11 @@ def test_a_non_finite_forecast_is_logged_and_never_a_null(exported, tmp_path, me
     an error object per series (never a null), each is logged, and the server stays ready."""
     broken = tmp_path / "broken"
     shutil.copytree(exported, broken)
-    weights = torch.load(broken / "weights.pt", weights_only=True)
+    weights = safetensors.torch.load_file(broken / "weights.safetensors")
     for name, value in weights.items():  # every member's head (and the base alone's)
         if name.endswith("head.bias"):
             value[0] = float("nan")
-    torch.save(weights, broken / "weights.pt")
+    safetensors.torch.save_file(weights, broken / "weights.safetensors")
     srv = Server({"FORECASTER_MODEL_DIR": str(broken),
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
     try:

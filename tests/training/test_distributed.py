@@ -71,4 +71,4 @@ def test_remote_tracking_server(tmp_path, small_csv, mlflow_server):
     assert run.info.status == "FINISHED" and "test/mase" in run.data.metrics
     assert client.get_model_version_by_alias("forecaster-rnn", "champion").run_id == run.info.run_id
     stored = Path(tmp_path / "server-artifacts")
-    assert any(p.name == "weights.pt" for p in stored.rglob("*"))
+    assert any(p.name == "weights.safetensors" for p in stored.rglob("*"))

@@ -54,7 +54,7 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert run.data.tags["registry.alias"] == "champion"
     model_files = {a.path for a in client.list_artifacts(result.run_id, "model/artifacts/forecaster")}
     assert model_files == {f"model/artifacts/forecaster/{f}"
-                           for f in ("weights.pt", "config.json", "scalers.json")}
+                           for f in ("weights.safetensors", "config.json", "scalers.json")}
     assert not [a for a in client.list_artifacts(result.run_id, "model") if a.path.endswith(".pkl")]
 
 
