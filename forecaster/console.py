@@ -97,8 +97,9 @@ def summary(metrics: Mapping[str, float], run_id: str | None, decision, tracking
             lo, hi = (float(q) for q in key.removeprefix("test/coverage_").split("_"))
             lines.append(f"interval {lo:g}-{hi:g}: coverage {value:.3f} (nominal {hi - lo:.3f})")
     lines.append(f"run:      {run_id or '(tracking off)'}")
-    if decision is None:
-        lines.append("registry: registry off")
+    if decision is None or not decision.registered:
+        lines.append("registry: registry off" if decision is None else
+                     f"registry: {'; '.join(decision.reasons)}")
         model_uri = f"runs:/{run_id}/model"
     else:
         lines.append(f"registry: {decision.name} v{decision.version} -> {decision.alias} "

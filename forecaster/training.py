@@ -42,6 +42,7 @@ from forecaster.data.seasons import infer_season_length, infer_seasons
 from forecaster.datamodule import DataModule
 from forecaster.errors import ConfigError, build  # noqa: F401  (ConfigError: tests, callers)
 from forecaster.evaluation import protocols, report, scoring
+from forecaster.evaluation.backtest import forecast_windows_of, windows_compatibility
 from forecaster.models import ForecastLoss, ForecastModule, Forecaster, conformal
 from forecaster.models.config import ModelConfig
 from forecaster.models.ensemble import (
@@ -53,6 +54,7 @@ from forecaster.models.ensemble import (
 )
 from forecaster.nn import EnsembleNet, build_net, window_scale
 from forecaster.tracking import artifacts, pyfunc, registry, store
+from forecaster.tracking.loading import load_forecaster
 
 log = logging.getLogger(__name__)
 CKPT_TAG, PARENT_ENV = "forecaster.ckpt_dir", "FORECASTER_PARENT_RUN_ID"
@@ -366,7 +368,7 @@ def train(cfg: DictConfig) -> TrainResult:
                          "model.selected": describe_members(members)})
         plots = report.holdout_plot_items(forecaster, data.panel, test_fc, season_length,
                                           int(cfg.logger.plot_series))
-        decision = _log_artifacts_and_model(cfg, client, run, forecaster, data, table, plots,
+        decision = _log_artifacts_and_model(cfg, client, run, forecaster, df, data, table, plots,
                                             _input_example(df, data, forecaster, cfg.data.fill),
                                             members)
         reporting.describe_run(cfg, client, run.info.run_id, df, data, table, decision)
@@ -380,7 +382,7 @@ def train(cfg: DictConfig) -> TrainResult:
         raise
 
 
-def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, table, plots,
+def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, df, data, table, plots,
                              example: pd.DataFrame, members: pd.DataFrame):
     run_id = run.info.run_id
     with tempfile.TemporaryDirectory() as tmp:
@@ -410,16 +412,44 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, data, tab
         )
     if not cfg.registry.enabled:
         return None
-    gate = registry.Gate(**OmegaConf.to_container(cfg.registry.gate, resolve=True))
+    gate = registry.Gate(**OmegaConf.to_container(cfg.registry.gate, resolve=True),
+                         register_if=cfg.registry.get("register_if", "beats_baseline"))
     baselines = {k: v for k, v in table.items() if k != "model"}
+    incumbent = (_score_incumbent(client, cfg, forecaster, df, data, gate.metric)
+                 if gate.beat_champion and gate.register_if != "never" else None)
     decision = registry.register(client, info.model_uri, cfg.registry.model_name, table["model"],
-                                 baselines, gate)
-    mlflow.set_tags({"registry.alias": decision.alias, "registry.version": decision.version,
+                                 baselines, gate, incumbent)
+    mlflow.set_tags({"registry.alias": decision.alias or "none",
+                     "registry.version": decision.version or "none",
                      "registry.reasons": "; ".join(decision.reasons)})
     mlflow.log_text(decision.to_json(), "registry_decision.json")
-    log.info("registered %s v%s as %s: %s", decision.name, decision.version, decision.alias,
-             "; ".join(decision.reasons))
+    if decision.registered:
+        log.info("registered %s v%s as %s: %s", decision.name, decision.version, decision.alias,
+                 "; ".join(decision.reasons))
+    else:
+        log.warning("%s", "; ".join(decision.reasons))
     return decision
+
+
+def _score_incumbent(client: MlflowClient, cfg: DictConfig, forecaster: Forecaster,
+                     df: pd.DataFrame, data: Datasets, metric: str) -> registry.Incumbent | None:
+    """The current champion of ``registry.model_name`` scored on this run's test windows with
+    this run's scorer (None when there is no champion). A champion that cannot forecast them
+    (another frequency, horizon, longer input, covariates) comes back with its ``refusal``."""
+    name = cfg.registry.model_name
+    version = registry.current_champion(client, name)
+    if version is None:
+        return None
+    champion, _ = load_forecaster(f"models:/{name}/{version}", client.tracking_uri)
+    windows = data.test
+    refusal = windows_compatibility(champion, forecaster, df, windows.t)
+    if refusal is not None:
+        return registry.Incumbent(version, None, refusal)
+    fc = forecast_windows_of(champion, df, data.panel.ids, windows.series, windows.t,
+                             cfg.data.fill)
+    fc = scoring.WindowForecasts(fc.values, fc.actual, windows.series, windows.t)  # our indices
+    scores = scoring.score(champion, data.panel, fc, forecaster.season_length, baselines=())
+    return registry.Incumbent(version, scores.methods()["model"][metric])
 
 
 def _input_example(df: pd.DataFrame, data: Datasets, forecaster: Forecaster,

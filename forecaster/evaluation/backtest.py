@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data import Panel, SeriesScaler, WindowDataset, validate_frame
+from forecaster.data.frames import same_freq
 from forecaster.evaluation.scoring import WindowForecasts, forecast_windows
 from forecaster.models.predictor import Forecaster, quantile_column
 
@@ -105,14 +106,52 @@ def backtest(forecaster: Forecaster, df: pd.DataFrame, *, n_windows: int, step: 
     series, t, k = origins(lengths, spec.input_size, spec.horizon, n_windows, step)
     if not len(series):
         raise ValueError(f"no series has input_size {spec.input_size} values before an origin")
-    first = np.full(len(ids), lengths.max(), dtype=np.int64)
-    np.minimum.at(first, series, t)
-    first = np.minimum(first, lengths)  # series without windows: stats of every row
-    scaler = SeriesScaler(forecaster.scaler.kind).fit_frame(clean, first, spec.futr_exog)
-    scaler = scaler.update_from(forecaster.scaler)
-    panel = Panel.from_frame(clean, spec, scaler)
+    panel = _panel(forecaster, clean, lengths, series, t)
     windows = WindowDataset(panel, spec, series, t)
     return Backtest(panel, windows, forecast_windows(forecaster, windows, batch_size), k)
+
+
+def _panel(forecaster: Forecaster, clean: pd.DataFrame, lengths: np.ndarray, series: np.ndarray,
+           t: np.ndarray) -> Panel:
+    """The panel of ``clean`` for ``forecaster``: series it knows keep its scaler's stats, the
+    others get stats of their history before their first window (every row if none)."""
+    first = np.full(len(lengths), lengths.max(), dtype=np.int64)
+    np.minimum.at(first, series, t)
+    first = np.minimum(first, lengths)
+    scaler = SeriesScaler(forecaster.scaler.kind).fit_frame(clean, first, forecaster.spec.futr_exog)
+    return Panel.from_frame(clean, forecaster.spec, scaler.update_from(forecaster.scaler))
+
+
+def windows_compatibility(forecaster: Forecaster, like: Forecaster, df: pd.DataFrame,
+                          t: np.ndarray) -> str | None:
+    """Why ``forecaster`` cannot forecast the windows of ``like`` (first targets ``t`` of
+    ``df``'s series), or None when it can: another frequency or horizon, a longer input than
+    the windows' history, or covariates ``df`` lacks."""
+    a, b = forecaster.spec, like.spec
+    if a.freq != b.freq and not (a.freq and b.freq and same_freq(a.freq, b.freq)):
+        return f"frequency {a.freq!r}, this model {b.freq!r}"
+    if a.horizon != b.horizon:
+        return f"{a.horizon} steps ahead, this model {b.horizon}"
+    if len(t) and t.min() < a.input_size:
+        return f"from {a.input_size} past values, more than these windows have ({int(t.min())})"
+    missing = [c for c in (*a.futr_exog, *a.static_cols) if c not in df.columns]
+    if missing:
+        return f"with covariates {missing} this data lacks"
+    return None
+
+
+def forecast_windows_of(forecaster: Forecaster, df: pd.DataFrame, ids, series: np.ndarray,
+                        t: np.ndarray, fill: str | None = None) -> WindowForecasts:
+    """``forecaster``'s forecasts of given windows of ``df``: window ``i`` forecasts series
+    ``ids[series[i]]`` from position ``t[i]`` (another model's windows, e.g. the test windows a
+    challenger was scored on). Check ``windows_compatibility`` first."""
+    clean = clean_frame(df, forecaster, fill)
+    own = list(clean["unique_id"].astype(str).unique())
+    lengths = clean.groupby("unique_id", sort=False).size().to_numpy()
+    where = {uid: k for k, uid in enumerate(own)}
+    mapped = np.array([where[str(ids[s])] for s in series], dtype=np.int64)
+    panel = _panel(forecaster, clean, lengths, mapped, t)
+    return forecast_windows(forecaster, WindowDataset(panel, forecaster.spec, mapped, t))
 
 
 def per_origin_forecasts(forecaster: Forecaster, df: pd.DataFrame, *, n_windows: int, step: int,

@@ -147,11 +147,15 @@ def describe_training(client: MlflowClient, run_id: str, *, what: str, data_name
     set_note_once(client, experiment_id, EXPERIMENT_NOTE)
     subject = f"{what}, trained on **{data_name}** ({data_summary})"
     note = f"{subject}: {headline(table)}."
-    registry = (f"Registered as {version_link(decision.name, decision.version)}: "
-                f"**{decision.alias}** ({'; '.join(decision.reasons)})." if decision
-                else "Not registered (registry.enabled=false).")
+    if decision is None:
+        registry = "Not registered (registry.enabled=false)."
+    elif not decision.registered:
+        registry = f"Not registered: {'; '.join(decision.reasons)}."
+    else:
+        registry = (f"Registered as {version_link(decision.name, decision.version)}: "
+                    f"**{decision.alias}** ({'; '.join(decision.reasons)}).")
     client.set_tag(run_id, MLFLOW_RUN_NOTE, f"{note}\n\n{registry}")
-    if decision:
+    if decision is not None and decision.registered:
         describe_registered(client, decision, subject, run_link(experiment_id, run_id, "this run"),
                             table)
 

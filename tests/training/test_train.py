@@ -58,6 +58,7 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert not [a for a in client.list_artifacts(result.run_id, "model") if a.path.endswith(".pkl")]
 
 
+@pytest.mark.slow  # the champion comparison: test_registry_gate (on the challenger's windows)
 def test_gate_gives_challenger_when_champion_is_better(tmp_path, small_csv, trained):
     _, first = trained
     # a second run that cannot beat the first (one epoch, tiny net) on an impossible gate
