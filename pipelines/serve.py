@@ -43,7 +43,6 @@ def main(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
     if args.export or args.export_bento:
         from forecaster.serving import predict
-        from forecaster.tracking.loading import ModelNotFoundError
 
         try:
             if args.export:
@@ -54,16 +53,15 @@ def main(argv: list[str] | None = None) -> None:
                 tag = export_bento()
                 print(f"saved BentoML model {tag}; build a Bento with "
                       f"FORECASTER_BENTO_MODEL={tag} bentoml build")
-        except ModelNotFoundError as err:
+        except predict.ModelLoadError as err:
             sys.exit(f"forecaster: {err}")
         return
     if "--help" not in rest and "-h" not in rest:
         from forecaster.serving import predict
-        from forecaster.tracking.loading import ModelNotFoundError
 
         try:
             predict.check_source()
-        except ModelNotFoundError as err:
+        except predict.ModelLoadError as err:
             sys.exit(f"forecaster: {err}")
     # exec, so that SIGTERM reaches BentoML's arbiter directly (graceful shutdown)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -34,6 +34,9 @@ from forecaster.serving.schemas import client_errors
 log = logging.getLogger("bentoml.forecaster.access")
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_IN_FLIGHT = 256  # forecast requests per worker answered or queued at once
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -45,10 +48,11 @@ def _header(scope, name: bytes) -> str | None:
 
 async def _send_json(send, status: int, body: dict, request_id: str) -> None:
     payload = json.dumps(body).encode()
-    challenge = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+    extra = ([(b"www-authenticate", b"Bearer")] if status == 401 else
+             [(b"retry-after", b"1")] if status == 503 else [])
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-        (b"x-request-id", request_id.encode()), (b"connection", b"close"), *challenge]})
+        (b"x-request-id", request_id.encode()), (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -82,11 +86,14 @@ class RequestGuard:
                  skip_log_paths: tuple[str, ...] = ("/livez", "/readyz", "/metrics"),
                  get_as_post: tuple[str, ...] = ("/metadata",), token: str | None = None,
                  protected: tuple[str, ...] = ("/forecast", "/forecast_batch", "/metadata",
-                                               "/metrics")):
+                                               "/metrics"),
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 bounded: tuple[str, ...] = ("/forecast", "/forecast_batch")):
         self.app, self.max_body_bytes = app, int(max_body_bytes)
         self.skip_log_paths, self.get_as_post = set(skip_log_paths), set(get_as_post)
         self.token = None if token is None else f"Bearer {token}".encode()
         self.protected = set(protected)
+        self.max_in_flight, self.bounded, self.in_flight = int(max_in_flight), set(bounded), 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -104,12 +111,17 @@ class RequestGuard:
 
         if scope.get("method") == "GET" and scope.get("path") in self.get_as_post:
             scope = {**scope, "method": "POST"}  # BentoML routes its APIs for POST only
+        counted = scope.get("path") in self.bounded
         try:
-            rejection = self._unauthorized(scope) or self._reject(scope)
+            rejection = (self._unauthorized(scope) or self._reject(scope)
+                         or (self._overloaded() if counted else None))
             if rejection:
+                counted = False
                 await _send_json(send, rejection[0], rejection[1], request_id)
                 state["status"] = rejection[0]
                 return
+            if counted:
+                self.in_flight += 1
             if scope.get("method") == "POST":
                 body = await self._read_body(receive)
                 if body is None:
@@ -119,6 +131,8 @@ class RequestGuard:
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
+            if counted:
+                self.in_flight -= 1
             path = scope.get("path", "")
             if path not in self.skip_log_paths:
                 log.info(json.dumps({
@@ -141,6 +155,16 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+    def _overloaded(self) -> tuple[int, dict] | None:
+        """503 when this worker already has ``max_in_flight`` forecast requests: a fast answer
+        with ``Retry-After`` rather than an unbounded queue."""
+        if self.in_flight < self.max_in_flight:
+            return None
+        return 503, {"error": "server busy", "detail": [{
+            "type": "overloaded", "loc": [],
+            "msg": f"this worker is answering its limit of {self.max_in_flight} forecast "
+                   "requests (FORECASTER_MAX_CONCURRENCY); retry after 1 s"}]}
 
     def _too_large(self) -> dict:
         return {"error": "request body too large", "detail": [{
@@ -303,3 +327,97 @@ class RouteMetricsMiddleware(_bentoml_instruments.RunnerTrafficMetricsMiddleware
         """Make BentoML's app factory build this class (it imports the name when it builds the
         middleware stack)."""
         _bentoml_instruments.RunnerTrafficMetricsMiddleware = cls
+
+
+class HeaderLimits:
+    """Limits uvicorn's httptools protocol lacks, patched into it: a request's headers must
+    arrive within ``timeout_s`` of the connection (or of the request's first byte) and total at
+    most ``max_bytes``. A connection that never finishes its headers is answered 408 and
+    closed; oversize headers are answered 431 and closed. (h11, uvicorn's other protocol,
+    bounds header size itself; this service runs httptools.)"""
+
+    timeout_s, max_bytes = DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
+
+    @classmethod
+    def install(cls, timeout_s: float, max_bytes: int) -> None:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as P
+
+        cls.timeout_s, cls.max_bytes = float(timeout_s), int(max_bytes)
+        if getattr(P, "_forecaster_limits", False):
+            return
+        made, begin, header, complete, lost = (P.connection_made, P.on_message_begin,
+                                               P.on_header, P.on_headers_complete,
+                                               P.connection_lost)
+        body, done = P.on_body, P.on_message_complete
+
+        def arm(self) -> None:
+            disarm(self)
+            self._fc_header_bytes = 0
+            self._fc_timer = self.loop.call_later(cls.timeout_s, cls._refuse, self, 408,
+                                                  "request headers did not arrive within "
+                                                  f"{cls.timeout_s:g} s")
+
+        def disarm(self) -> None:
+            timer = getattr(self, "_fc_timer", None)
+            if timer is not None:
+                timer.cancel()
+                self._fc_timer = None
+
+        def connection_made(self, transport):
+            made(self, transport)
+            arm(self)
+
+        def on_message_begin(self):
+            begin(self)
+            if getattr(self, "_fc_timer", None) is None:
+                arm(self)
+
+        def on_header(self, name, value):
+            self._fc_header_bytes = getattr(self, "_fc_header_bytes", 0) + len(name) + len(value)
+            if self._fc_header_bytes > cls.max_bytes:
+                cls._refuse(self, 431, f"request headers may total at most {cls.max_bytes} "
+                                       "bytes (FORECASTER_MAX_HEADER_BYTES)")
+                return
+            header(self, name, value)
+
+        def refused(self) -> bool:  # answered by _refuse: the rest of the request is ignored
+            return getattr(self, "_fc_refused", False)
+
+        def on_headers_complete(self):
+            disarm(self)
+            if not refused(self):
+                complete(self)
+
+        def on_body(self, data):
+            if not refused(self):
+                body(self, data)
+
+        def on_message_complete(self):
+            if not refused(self):
+                done(self)
+
+        def connection_lost(self, exc):
+            disarm(self)
+            lost(self, exc)
+
+        P.connection_made, P.on_message_begin, P.on_header = (connection_made, on_message_begin,
+                                                              on_header)
+        P.on_headers_complete, P.connection_lost = on_headers_complete, connection_lost
+        P.on_body, P.on_message_complete = on_body, on_message_complete
+        P._forecaster_limits = True
+
+    @staticmethod
+    def _refuse(protocol, status: int, msg: str) -> None:
+        """Answer ``status`` with a JSON error and close the connection."""
+        if protocol.transport.is_closing():
+            return
+        protocol._fc_refused = True
+        reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+        body = json.dumps({"error": reason.lower(), "detail": [
+            {"type": "limit", "loc": ["headers"], "msg": msg}]}).encode()
+        protocol.transport.write(
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body)
+        protocol.transport.close()
+        log.info(json.dumps({"event": "refused", "status": status, "reason": msg}))
+

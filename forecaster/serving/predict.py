@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import itertools
 import json
 import logging
 import os
+import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,9 +39,10 @@ from forecaster.data.frames import (
     series_freq,
     to_offset_any,
 )
-from forecaster.models import Forecaster, NonFiniteForecastError
-from forecaster.serving.schemas import error_body
-from forecaster.tracking.loading import ModelInfo, describe, load_forecaster
+from forecaster.models.predictor import Forecaster, ModelFileError, NonFiniteForecastError
+from forecaster.serving.schemas import clip, detail, error_body
+from forecaster.tracking.loading import ModelInfo, ModelNotFoundError, describe, load_forecaster
+from forecaster.tracking.store import resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +53,177 @@ _ORIGIN = pd.Timestamp("2000-01-01")  # ds of a history sent without timestamps 
 
 
 # ------------------------------------------------------------------------------ loading
+PREPARED_ENV = "FORECASTER_PREPARED_MODEL_DIR"  # set by the deployment hook for its workers
+DEFAULT_MAX_LENGTH = 100_000  # values per series: any model's input and seasons, with room
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model cannot be served; the message names the file or URI and the cause."""
+
+
 def model_uri() -> str:
     return os.environ.get("FORECASTER_MODEL_URI") or DEFAULT_MODEL_URI
 
 
+def _check_store(uri: str) -> None:
+    """A sqlite store that does not exist is an error for the server (opening it would create
+    an empty one, and then report that nothing is registered)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not Path(uri[len(prefix):]).is_file():
+        raise ModelLoadError(
+            f"the tracking store {uri} does not exist (no file {uri[len(prefix):]}); set "
+            "MLFLOW_TRACKING_URI to the store a training wrote (`python -m pipelines.train` "
+            "prints it), or serve a folder with FORECASTER_MODEL_DIR")
+
+
 def check_source() -> None:
-    """Fail fast (``ModelNotFoundError``) when the configured model does not exist."""
+    """Fail fast (``ModelLoadError``) when the configured model does not exist."""
     if os.environ.get("FORECASTER_MODEL_DIR") or os.environ.get("FORECASTER_BENTO_MODEL"):
         return
-    describe(model_uri())
+    _check_store(resolve_tracking_uri())
+    try:
+        describe(model_uri())
+    except ModelNotFoundError as err:
+        raise ModelLoadError(str(err)) from None
+
+
+def prepare(bento_model_path: str | Path | None = None) -> Path:
+    """Once per server, before its workers start: the configured model as a local folder,
+    loaded and warmed up (``open_served``); workers then read that folder
+    (``PREPARED_ENV``), not the tracking store.
+
+    Raises:
+        ModelLoadError: the store, URI or a file of the model is missing or broken, or its
+            forecast of its own input example is not finite.
+    """
+    folder = os.environ.get("FORECASTER_MODEL_DIR") or bento_model_path
+    if not folder:
+        check_source()
+        forecaster, info, example = _download()
+        folder = export(forecaster, info, Path(tempfile.mkdtemp(prefix="forecaster-model-")),
+                        example)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # when the server ends
+    open_served(Path(folder))  # loads and warms up, or raises
+    return Path(folder)
+
+
+def _download() -> tuple[Forecaster, ModelInfo, pd.DataFrame | None]:
+    uri = model_uri()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            forecaster, info = load_forecaster(uri, dst=tmp)
+        except ModelNotFoundError as err:
+            raise ModelLoadError(str(err)) from None
+        except ModelFileError as err:
+            raise ModelLoadError(f"{uri}: {err}") from None
+        found = sorted(Path(tmp).rglob(EXAMPLE_FILE))
+        return forecaster, info, _read_example(found[0]) if found else None
 
 
 def load(bento_model_path: str | Path | None = None
          ) -> tuple[Forecaster, ModelInfo, pd.DataFrame | None]:
-    """The served model: FORECASTER_MODEL_DIR, else the Bento's model, else the registry.
+    """The served model: the folder the deployment prepared, else FORECASTER_MODEL_DIR, else
+    the Bento's model, else the registry.
 
     Returns:
         ``(forecaster, info, example)``: ``example`` is the history the model was logged with
         (MLflow's input example, ``input_example.json``), or ``None`` when the model has none.
     """
-    folder = os.environ.get("FORECASTER_MODEL_DIR") or bento_model_path
-    if folder:
-        folder = Path(folder)
-        info_path = folder / INFO_FILE
-        info = (ModelInfo(**json.loads(info_path.read_text())) if info_path.is_file()
-                else ModelInfo(uri=str(folder)))
-        return Forecaster.load(folder), info, _read_example(folder / EXAMPLE_FILE)
-    with tempfile.TemporaryDirectory() as tmp:
-        forecaster, info = load_forecaster(model_uri(), dst=tmp)
-        found = sorted(Path(tmp).rglob(EXAMPLE_FILE))
-        return forecaster, info, _read_example(found[0]) if found else None
+    folder = (os.environ.get(PREPARED_ENV) or os.environ.get("FORECASTER_MODEL_DIR")
+              or bento_model_path)
+    if not folder:
+        return _download()
+    folder = Path(folder)
+    info_path = folder / INFO_FILE
+    info = (ModelInfo(**json.loads(info_path.read_text())) if info_path.is_file()
+            else ModelInfo(uri=str(folder)))
+    try:
+        forecaster = Forecaster.load(folder)
+    except ModelFileError as err:
+        raise ModelLoadError(str(err)) from None
+    return forecaster, info, _read_example(folder / EXAMPLE_FILE)
+
+
+def open_served(folder: Path | None = None) -> ServedModel:
+    """Load the model (``load``) and warm it up on its input example: a ``ServedModel`` whose
+    forecast of that example is finite, or ``ModelLoadError``."""
+    forecaster, info, example = load(folder)
+    try:
+        return ServedModel(forecaster, info, example)
+    except ModelLoadError as err:
+        where = os.environ.get(PREPARED_ENV) or os.environ.get("FORECASTER_MODEL_DIR") or folder
+        source = info.uri if not where or str(where) == info.uri else f"{info.uri} ({where})"
+        raise ModelLoadError(f"{source}: {err}") from None
+
+
+def follows_alias() -> bool:
+    """Whether the served model is a registry alias (``models:/name@alias``) the service can
+    follow: not a folder, not a Bento's model."""
+    if os.environ.get("FORECASTER_MODEL_DIR") or os.environ.get("FORECASTER_BENTO_MODEL"):
+        return False
+    return "@" in model_uri() and model_uri().startswith("models:/")
+
+
+class AliasFollower:
+    """Follows the registry alias the service serves: every ``every_s`` seconds it asks which
+    version the alias points to; a new one is downloaded, loaded and warmed up on its input
+    example in this background thread, then handed to ``swap`` (which puts it in place in one
+    assignment). A version that fails is refused once, with one WARNING line, and the model
+    being served stays.
+
+    Args:
+        version: the version served now.
+        swap: called with the new ``ServedModel``.
+        every_s: seconds between polls.
+    """
+
+    def __init__(self, version: str | None, swap: Callable[[ServedModel], None], every_s: float):
+        self.version, self.swap, self.every_s = version, swap, float(every_s)
+        self.refused: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="alias-follower", daemon=True)
+
+    def start(self) -> AliasFollower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.check()
+            except Exception as err:  # noqa: BLE001 - the thread must outlive a bad poll
+                log.warning("alias poll failed: %s: %s", type(err).__name__, err)
+
+    def check(self) -> str | None:
+        """One poll: the version swapped in, or None."""
+        uri = model_uri()
+        try:
+            version = describe(uri).version
+        except ModelNotFoundError as err:
+            if "gone" not in self.refused:
+                log.warning("%s no longer resolves (%s); still serving version %s", uri, err,
+                            self.version)
+                self.refused.add("gone")
+            return None
+        self.refused.discard("gone")
+        if version in (self.version, None) or version in self.refused:
+            return None
+        try:
+            forecaster, info, example = _download()
+            served = ServedModel(forecaster, info, example)
+        except ModelLoadError as err:
+            self.refused.add(version)
+            log.warning("%s moved to version %s, which is refused: %s; still serving version %s",
+                        uri, version, err, self.version)
+            return None
+        self.swap(served)
+        log.info("%s moved: now serving version %s (was %s)", uri, served.info.version,
+                 self.version)
+        self.version = served.info.version
+        return self.version
 
 
 def _read_example(path: Path) -> pd.DataFrame | None:
@@ -114,7 +259,7 @@ class FieldError:
     type: str
 
     def to_dict(self) -> dict:
-        return {"type": self.type, "loc": list(self.loc), "msg": self.msg}
+        return detail(self.loc, self.msg, self.type)
 
 
 class RequestError(ValueError):
@@ -153,10 +298,11 @@ class ServedModel:
         # a model saved by an older pandas may say "H" or "M"; pandas 3 reads only "h", "ME"
         self.freq = to_offset_any(freq).freqstr if isinstance(freq, str) else freq
         self.quantile_keys = [f"{q:g}" for q in forecaster.quantiles]
+        self.max_length = int(os.environ.get("FORECASTER_MAX_SERIES_LENGTH", DEFAULT_MAX_LENGTH))
         self.model_ref = {"name": info.name, "version": info.version, "alias": info.alias,
                           "run_id": info.run_id}
         self.example = self._example(example)
-        self.healthy = self._forecasts_example()
+        self._warm_up()
 
     def _example(self, frame: pd.DataFrame | None) -> dict:
         """A ``/forecast`` body this model answers: its stored input example (the last
@@ -185,33 +331,28 @@ class ServedModel:
             return self._example(None) if frame is not None else body
         return body
 
-    def _forecasts_example(self) -> bool:
-        """Whether the model forecasts its own example finitely: if it does, a non-finite
-        forecast is the fault of the history sent (values beyond what float32 arithmetic can
-        forecast); if not, the model is broken."""
+    def _warm_up(self) -> None:
+        """Forecast the model's own example (the first forecast also warms torch up): a model
+        that cannot forecast it finitely is broken, and is never served. Once it can, a
+        non-finite forecast is the fault of the history sent (values beyond what float32
+        arithmetic can forecast)."""
         errors: list[FieldError] = []
         series = self.check_series(None, self.example["values"], self.example.get("timestamps"),
                                    self.example.get("covariates"), self.horizon, (), errors)
-        if series is None:  # no example it accepts: nothing to tell the model's health by
-            return True
+        if series is None:
+            raise ModelLoadError(f"the model accepts no example history ({errors[0].msg})")
         try:
             self.predict([series])
-        except NonFiniteForecastError as err:
-            log.error("the model's forecast of its own example is not finite (%s): every "
-                      "non-finite forecast will be answered 500", err)
-            return False
-        return True
+        except (NonFiniteForecastError, RequestError) as err:
+            raise ModelLoadError(f"the model's forecast of its own input example is not finite "
+                                 f"({err}); its weights are broken") from None
 
-    def non_finite(self, err: NonFiniteForecastError, loc: tuple = ()) -> tuple[int, FieldError]:
-        """How a non-finite forecast is answered: the client's error (422, naming the values)
-        when the model is healthy, else the server's (500)."""
-        if self.healthy:
-            return 422, FieldError((*loc, "values"), "the forecast of these values is not finite: "
-                                   "they lie beyond what the model's float32 arithmetic can "
-                                   "forecast; send them in smaller units", "non_finite_forecast")
-        log.error("non-finite forecast: %s", err)
-        return 500, FieldError(loc or ("forecast",), f"the model produced a non-finite "
-                               f"forecast: {err}", "non_finite_forecast")
+    def non_finite(self, err: NonFiniteForecastError, loc: tuple = ()) -> FieldError:
+        """How a non-finite forecast is answered: the client's error (422, naming the values);
+        the model forecast its own example finitely at start-up (``_warm_up``)."""
+        return FieldError((*loc, "values"), "the forecast of these values is not finite: they "
+                          "lie beyond what the model's float32 arithmetic can forecast; send "
+                          "them in smaller units", "non_finite_forecast")
 
     # ------------------------------------------------------------------ metadata
     def metadata(self) -> dict:
@@ -241,6 +382,11 @@ class ServedModel:
                      loc: tuple, errors: list[FieldError]) -> Series | None:
         n_errors = len(errors)
         n = len(values)
+        if n > self.max_length:
+            errors.append(FieldError((*loc, "values"), f"values may hold at most {self.max_length}"
+                                     f" values (FORECASTER_MAX_SERIES_LENGTH), got {n}; send the "
+                                     "latest ones", "too_long"))
+            return None
         if n < self.input_size:
             errors.append(FieldError((*loc, "values"), f"values needs at least the model's "
                                      f"input_size {self.input_size} values, got {n}", "too_short"))
@@ -248,8 +394,10 @@ class ServedModel:
         covariates = covariates or {}
         unknown = sorted(set(covariates) - set(self.futr_exog))
         if unknown:
-            errors.append(FieldError((*loc, "covariates"), f"unknown covariates {unknown}; this "
-                                     f"model reads {self.futr_exog}", "extra_forbidden"))
+            named = ", ".join(repr(clip(u, 40)) for u in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            errors.append(FieldError((*loc, "covariates"), f"unknown covariates {named}{more}; "
+                                     f"this model reads {self.futr_exog}", "extra_forbidden"))
         for name in self.futr_exog:
             if name not in covariates:
                 errors.append(FieldError((*loc, "covariates", name), f"covariate {name!r} is "

@@ -222,13 +222,30 @@ def client_errors(exc: ValidationError) -> tuple[int, dict]:
     return 422, error_body(details(errors[:100]))
 
 
+MAX_ECHO = 80  # characters of a client's input an error repeats (a name, a key)
+MAX_MSG = 400
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` as an error may repeat it: at most ``limit`` characters, marked when cut."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def detail(loc, msg: str, type: str) -> dict:
+    """One error detail, bounded: each ``loc`` part and the message are clipped, so that an
+    answer never echoes more than an excerpt of the input."""
+    return {"loc": [p if isinstance(p, int) else clip(p) for p in loc],
+            "msg": clip(msg, MAX_MSG), "type": type}
+
+
 def details(errors: list[dict], prefix: tuple = ()) -> list[dict]:
     """pydantic's errors as ``{loc, msg, type}`` in the project's words, ``loc`` after
     ``prefix`` (``("series", 2)`` for a series of a batch)."""
     out = []
     for e in errors:
         e = {**e, "loc": (*prefix, *e["loc"])}
-        out.append({"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]})
+        out.append(detail(e["loc"], _message(e), e["type"]))
     return out
 
 

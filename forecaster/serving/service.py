@@ -17,6 +17,15 @@ Configuration (environment):
     FORECASTER_API_TOKEN         a bearer token the forecast endpoints, /metadata and /metrics
                                  then need (401 without it); /livez and /readyz stay open
     FORECASTER_API_TOKEN_FILE    read the token from this file instead (a mounted secret)
+    FORECASTER_POLL_SECONDS      how often a service of an alias (models:/name@alias) asks the
+                                 registry where it points (default 30; 0: never); a new version
+                                 is loaded, checked on its input example and swapped in
+    FORECASTER_MAX_CONCURRENCY   forecast requests a worker answers or queues at once (default
+                                 256); more get a fast 503 with Retry-After: 1
+    FORECASTER_MAX_SERIES_LENGTH values per series (default 100,000; longer -> 422)
+    FORECASTER_MAX_HEADER_BYTES  request headers in total (default 16 KiB; more -> 431, closed)
+    FORECASTER_HEADER_TIMEOUT_S  seconds a connection may take to send its headers (default 10;
+                                 slower -> 408, closed)
 """
 
 from __future__ import annotations
@@ -26,17 +35,22 @@ import importlib.metadata
 import json
 import logging
 import os
+import threading
 
 import bentoml
 import torch
 from bentoml._internal.context import server_context
 from starlette.responses import Response
 
-from forecaster.models import NonFiniteForecastError
+from forecaster.models.predictor import NonFiniteForecastError
 from forecaster.serving import predict
 from forecaster.serving.middleware import (
+    DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
     CancellingTimeoutMiddleware,
+    HeaderLimits,
     RequestGuard,
     RouteMetricsMiddleware,
     install_client_errors,
@@ -50,13 +64,15 @@ from forecaster.serving.schemas import (
     Metadata,
     details,
 )
-from forecaster.tracking.loading import ModelNotFoundError
 
 log = logging.getLogger("bentoml.forecaster")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in server logs
 
 CancellingTimeoutMiddleware.install()  # BentoML's leaves a 60 s timer per request (see there)
 install_client_errors()  # BentoML's logs a client's bad JSON as a server traceback (see there)
 RouteMetricsMiddleware.install()  # BentoML's labels metrics by raw path: unbounded (see there)
+HeaderLimits.install(float(os.environ.get("FORECASTER_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S)),
+                     int(os.environ.get("FORECASTER_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES)))
 
 BENTO_MODEL_TAG = os.environ.get("FORECASTER_BENTO_MODEL")
 
@@ -107,7 +123,7 @@ def _forecast_json(body: dict) -> Response:
 def _series_failure(m: predict.ServedModel, id: str, loc: tuple, err: BaseException) -> dict:
     """The answer of a batch's series that failed on its own in the forward pass."""
     if isinstance(err, NonFiniteForecastError):
-        return {"id": id, "errors": [m.non_finite(err, loc)[1].to_dict()]}
+        return {"id": id, "errors": [m.non_finite(err, loc).to_dict()]}
     return {"id": id, "errors": [{**e.to_dict(), "loc": [*loc, *e.loc]} for e in err.errors]}
 
 
@@ -125,7 +141,8 @@ _ERRORS = {
     "415": "Content type is not application/json",
     "422": "The body breaks a rule: each detail names the field (loc), the rule and what is "
            "needed (msg)",
-    "500": "The model produced a non-finite forecast",
+    "503": "The worker is answering FORECASTER_MAX_CONCURRENCY requests already: retry after "
+           "the Retry-After header's seconds",
 }
 _API_PATHS = ("/forecast", "/forecast_batch", "/metadata")
 
@@ -144,6 +161,7 @@ def _model_rules(d: dict, m: predict.ServedModel) -> None:
     for series in (fc["schema"]["properties"],
                    d["components"]["schemas"]["SeriesInput"]["properties"]):
         series["values"]["minItems"] = m.input_size
+        series["values"]["maxItems"] = m.max_length
         ts = _branch(series["timestamps"])
         ts["description"] += f" This model's frequency: {m.freq!r}."
         if m.calendar:
@@ -228,24 +246,37 @@ class ForecastService:
         bento_model = bentoml.models.BentoModel(BENTO_MODEL_TAG)
 
     @bentoml.on_deployment
-    def check_model() -> None:
-        """Runs once, before the workers start: no registered model -> exit with how to train."""
+    def prepare_model() -> None:
+        """Runs once, before the workers start: the model is resolved (downloaded from the
+        registry into a local folder the workers then read), loaded and warmed up on its input
+        example. Any failure ends the server with exit status 1 and one message naming the file
+        or URI and the cause: no worker starts, so nothing restarts in a loop."""
+        torch.set_num_threads(1)
+        path = bentoml.models.get(BENTO_MODEL_TAG).path if BENTO_MODEL_TAG else None
         try:
-            predict.check_source()
-        except ModelNotFoundError as err:
-            log.error("%s", err)
+            folder = predict.prepare(path)
+        except predict.ModelLoadError as err:  # one line on stderr, exit status 1
             raise SystemExit(f"forecaster: {err}") from None
+        os.environ[predict.PREPARED_ENV] = str(folder)  # the workers inherit it
 
     def __init__(self) -> None:
         torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
         path = self.bento_model.path if BENTO_MODEL_TAG else None
         global _served
-        forecaster, info, example = predict.load(path)
-        self.model = _served = predict.ServedModel(forecaster, info, example)
+        try:
+            model = _served = predict.open_served(path)  # loaded and warmed up
+        except predict.ModelLoadError as err:  # the deployment hook checked it: a rare case
+            log.error("%s", err)
+            raise SystemExit(f"forecaster: {err}") from None
+        # (model, its batcher): read once per request, replaced in one assignment by a swap
+        self.current = (model, predict.MicroBatcher(model.predict))
+        info = model.info
+        poll = float(os.environ.get("FORECASTER_POLL_SECONDS", 30))
+        self.follower = (predict.AliasFollower(info.version, self._swap, poll).start()
+                         if poll > 0 and predict.follows_alias() else None)
         if server_context.bento_version == "not available" and info.version:
             # the metrics' service_version label: the Bento's version, else the model's
             server_context.bento_version = f"model-{info.version}"
-        self.batcher = predict.MicroBatcher(self.model.predict)
         log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
                  info.alias, info.uri)
         # The objects loaded so far (torch, pandas, bentoml, the model) live as long as the
@@ -254,14 +285,36 @@ class ForecastService:
         gc.collect()
         gc.freeze()
 
+    @property
+    def model(self) -> predict.ServedModel:
+        return self.current[0]
+
+    def _swap(self, model: predict.ServedModel) -> None:
+        """Serve ``model`` from now on (the follower checked it): requests already running
+        finish on the model they started with; its batcher closes once they are done."""
+        global _served
+        old = self.current[1]
+        self.current = (model, predict.MicroBatcher(model.predict))
+        _served = model
+        if model.info.version:
+            server_context.bento_version = f"model-{model.info.version}"
+        threading.Timer(120, old.close).start()  # longer than any request may run
+
+    def __is_ready__(self) -> bool:
+        """``/readyz``: this worker's model forecast its input example finitely (``__init__``
+        fails otherwise)."""
+        return self.current[0] is not None
+
     @bentoml.on_shutdown
     def close(self) -> None:
-        self.batcher.close()
+        if self.follower is not None:
+            self.follower.stop()
+        self.current[1].close()
 
     @bentoml.api(route="/forecast")
     async def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
         """Forecast one series from its history."""
-        m = self.model
+        m, batcher = self.current  # the model that answers, whatever a swap does meanwhile
         errors: list[predict.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
         series = m.check_series(None, request.values, request.timestamps,
@@ -269,13 +322,9 @@ class ForecastService:
         if errors:
             return _json(predict.RequestError(errors).to_dict(), 422)
         try:
-            values = await self.batcher.submit(series)  # [H, Q]
+            values = await batcher.submit(series)  # [H, Q]
         except NonFiniteForecastError as err:
-            status, error = m.non_finite(err)
-            body = predict.RequestError([error]).to_dict()
-            if status == 500:
-                body["error"] = "the model produced a non-finite forecast"
-            return _json(body, status)
+            return _json(predict.RequestError([m.non_finite(err)]).to_dict(), 422)
         except predict.RequestError as err:
             return _json(err.to_dict(), 422)
         return _forecast_json({**m.render(series, values, horizon), "model": m.model_ref})
@@ -284,7 +333,7 @@ class ForecastService:
     async def forecast_batch(self, request: BatchRequest, /) -> BatchResponse:
         """Forecast many series in batched forward passes; a series that breaks a rule gets
         its errors in its place, the others their forecasts."""
-        m = self.model
+        m, batcher = self.current
         errors: list[predict.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
         if errors:  # a rule of the whole request
@@ -308,7 +357,7 @@ class ForecastService:
             else:
                 checked.append(series)
                 where.append(k)
-        values, failed = await self.batcher.run(checked) if checked else (None, {})
+        values, failed = await batcher.run(checked) if checked else (None, {})
         for i, err in failed.items():
             answers[where[i]] = _series_failure(m, checked[i].id, ("series", where[i]), err)
         if len(checked) == len(answers) and not failed:  # the usual case: all forecast
@@ -328,4 +377,5 @@ class ForecastService:
 ForecastService.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=int(os.environ.get("FORECASTER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-    token=_API_TOKEN)
+    token=_API_TOKEN,
+    max_in_flight=int(os.environ.get("FORECASTER_MAX_CONCURRENCY", DEFAULT_MAX_IN_FLIGHT)))

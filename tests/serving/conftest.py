@@ -138,3 +138,16 @@ def meta(client) -> dict:
     r = client.post("/metadata")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@pytest.fixture(scope="session")
+def exported(store, tmp_path_factory):
+    """The champion written to a folder by `python -m pipelines.serve --export`."""
+    folder = tmp_path_factory.mktemp("exported") / "model"
+    env = {k: v for k, v in store.items() if k != "tmp"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.serve", "--export", str(folder)],
+        cwd=ROOT, env=subprocess_env(env), capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
