@@ -41,10 +41,11 @@ def bare_app():
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from forecaster.serving import predict
+    from forecaster.serving import rules, source, writer
+    from forecaster.serving.model import ServedModel
 
     torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
-    model = predict.ServedModel(*predict.load())
+    model = ServedModel(*source.load())
     app = FastAPI()
 
     @app.get("/readyz")
@@ -60,10 +61,10 @@ def bare_app():
         s = model.check_series(None, request.values, request.timestamps, request.covariates,
                                horizon, (), errors)
         if errors:
-            return Response(json.dumps(predict.RequestError(errors).to_dict()), 400)
+            return Response(json.dumps(rules.RequestError(errors).to_dict()), 400)
         values = model.predict([s])[0]  # the service's array fast path, one series per pass
         body = {**model.render(s, values, horizon), "model": model.model_ref}
-        return Response(predict.to_json(body), media_type="application/json")
+        return Response(writer.to_json(body), media_type="application/json")
 
     return app
 

@@ -24,14 +24,14 @@ def export_bento() -> str:
     """Copy the registered model into the BentoML model store; returns its tag."""
     import bentoml
 
-    from forecaster.serving import predict
+    from forecaster.serving import source
 
-    forecaster, info, example = predict.load()
+    forecaster, info, example = source.load()
     labels = {k: str(v) for k, v in (("version", info.version), ("alias", info.alias),
                                       ("run_id", info.run_id)) if v}
     with bentoml.models.create(BENTO_MODEL_NAME, labels=labels,
                                metadata={"uri": info.uri}) as model:
-        predict.export(forecaster, info, model.path, example)
+        source.export(forecaster, info, model.path, example)
     return str(model.tag)
 
 
@@ -42,26 +42,28 @@ def main(argv: list[str] | None = None) -> None:
                         help="copy the model into the BentoML model store and exit")
     args, rest = parser.parse_known_args(argv)
     if args.export or args.export_bento:
-        from forecaster.serving import predict
+        from forecaster.serving import source
+        from forecaster.serving.model import ModelLoadError
 
         try:
             if args.export:
-                forecaster, info, example = predict.load()
-                path = predict.export(forecaster, info, args.export, example)
+                forecaster, info, example = source.load()
+                path = source.export(forecaster, info, args.export, example)
                 print(f"exported to {path}; serve it with FORECASTER_MODEL_DIR={path}")
             else:
                 tag = export_bento()
                 print(f"saved BentoML model {tag}; build a Bento with "
                       f"FORECASTER_BENTO_MODEL={tag} bentoml build")
-        except predict.ModelLoadError as err:
+        except ModelLoadError as err:
             sys.exit(f"forecaster: {err}")
         return
     if "--help" not in rest and "-h" not in rest:
-        from forecaster.serving import predict
+        from forecaster.serving import source
+        from forecaster.serving.model import ModelLoadError
 
         try:
-            predict.check_source()
-        except predict.ModelLoadError as err:
+            source.check_source()
+        except ModelLoadError as err:
             sys.exit(f"forecaster: {err}")
     # exec, so that SIGTERM reaches BentoML's arbiter directly (graceful shutdown)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

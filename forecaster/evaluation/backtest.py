@@ -101,7 +101,6 @@ def backtest(forecaster: Forecaster, df: pd.DataFrame, *, n_windows: int, step: 
     """
     spec = forecaster.spec
     clean = clean_frame(df, forecaster, fill)
-    ids = clean["unique_id"].astype(str).unique()
     lengths = clean.groupby("unique_id", sort=False).size().to_numpy()
     series, t, k = origins(lengths, spec.input_size, spec.horizon, n_windows, step)
     if not len(series):

@@ -5,7 +5,7 @@ Every rule that does not depend on the loaded model is a pydantic constraint her
 float32 numbers only (``NaN``, ``Infinity``, ``1e309`` and ``1e39`` are rejected), non-empty
 lists, ``horizon >= 1`` and no unknown fields. The rules that depend on the model (at least
 ``input_size`` values, ``horizon`` at most the model's, the frequency, the covariate names) are
-checked by ``forecaster.serving.predict.ServedModel`` and written into ``/docs.json`` by the
+checked by ``forecaster.serving.model.ServedModel`` and written into ``/docs.json`` by the
 service once the model is loaded.
 
 :func:`client_errors` turns pydantic's errors into the service's own: ``{loc, msg, type}``

@@ -43,7 +43,8 @@ from bentoml._internal.context import server_context
 from starlette.responses import Response
 
 from forecaster.models.predictor import NonFiniteForecastError
-from forecaster.serving import predict
+from forecaster.serving import fastpath, rules, source, writer
+from forecaster.serving.model import ModelLoadError, ServedModel
 from forecaster.serving.middleware import (
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
@@ -116,11 +117,11 @@ def _json(body: dict, status: int = 200) -> Response:
 
 
 def _forecast_json(body: dict) -> Response:
-    """A 200 with forecasts (``predict.to_json``: float32 rows written by orjson)."""
-    return Response(predict.to_json(body), media_type="application/json")
+    """A 200 with forecasts (``writer.to_json``: float32 rows written by orjson)."""
+    return Response(writer.to_json(body), media_type="application/json")
 
 
-def _series_failure(m: predict.ServedModel, id: str, loc: tuple, err: BaseException) -> dict:
+def _series_failure(m: ServedModel, id: str, loc: tuple, err: BaseException) -> dict:
     """The answer of a batch's series that failed on its own in the forward pass."""
     if isinstance(err, NonFiniteForecastError):
         return {"id": id, "errors": [m.non_finite(err, loc).to_dict()]}
@@ -146,7 +147,7 @@ _ERRORS = {
 }
 _API_PATHS = ("/forecast", "/forecast_batch", "/metadata")
 
-_served: predict.ServedModel | None = None  # this worker's model, for /docs.json
+_served: ServedModel | None = None  # this worker's model, for /docs.json
 
 
 def _branch(prop: dict) -> dict:
@@ -154,7 +155,7 @@ def _branch(prop: dict) -> dict:
     return next((b for b in prop.get("anyOf", ()) if b.get("type") != "null"), prop)
 
 
-def _model_rules(d: dict, m: predict.ServedModel) -> None:
+def _model_rules(d: dict, m: ServedModel) -> None:
     """Write the loaded model's rules and its runnable examples into the OpenAPI dict."""
     fc = d["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
     batch = d["paths"]["/forecast_batch"]["post"]["requestBody"]["content"]["application/json"]
@@ -254,26 +255,26 @@ class ForecastService:
         torch.set_num_threads(1)
         path = bentoml.models.get(BENTO_MODEL_TAG).path if BENTO_MODEL_TAG else None
         try:
-            folder = predict.prepare(path)
-        except predict.ModelLoadError as err:  # one line on stderr, exit status 1
+            folder = source.prepare(path)
+        except ModelLoadError as err:  # one line on stderr, exit status 1
             raise SystemExit(f"forecaster: {err}") from None
-        os.environ[predict.PREPARED_ENV] = str(folder)  # the workers inherit it
+        os.environ[source.PREPARED_ENV] = str(folder)  # the workers inherit it
 
     def __init__(self) -> None:
         torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
         path = self.bento_model.path if BENTO_MODEL_TAG else None
         global _served
         try:
-            model = _served = predict.open_served(path)  # loaded and warmed up
-        except predict.ModelLoadError as err:  # the deployment hook checked it: a rare case
+            model = _served = source.open_served(path)  # loaded and warmed up
+        except ModelLoadError as err:  # the deployment hook checked it: a rare case
             log.error("%s", err)
             raise SystemExit(f"forecaster: {err}") from None
         # (model, its batcher): read once per request, replaced in one assignment by a swap
-        self.current = (model, predict.MicroBatcher(model.predict))
+        self.current = (model, fastpath.MicroBatcher(model.predict))
         info = model.info
         poll = float(os.environ.get("FORECASTER_POLL_SECONDS", 30))
-        self.follower = (predict.AliasFollower(info.version, self._swap, poll).start()
-                         if poll > 0 and predict.follows_alias() else None)
+        self.follower = (source.AliasFollower(info.version, self._swap, poll).start()
+                         if poll > 0 and source.follows_alias() else None)
         if server_context.bento_version == "not available" and info.version:
             # the metrics' service_version label: the Bento's version, else the model's
             server_context.bento_version = f"model-{info.version}"
@@ -286,15 +287,15 @@ class ForecastService:
         gc.freeze()
 
     @property
-    def model(self) -> predict.ServedModel:
+    def model(self) -> ServedModel:
         return self.current[0]
 
-    def _swap(self, model: predict.ServedModel) -> None:
+    def _swap(self, model: ServedModel) -> None:
         """Serve ``model`` from now on (the follower checked it): requests already running
         finish on the model they started with; its batcher closes once they are done."""
         global _served
         old = self.current[1]
-        self.current = (model, predict.MicroBatcher(model.predict))
+        self.current = (model, fastpath.MicroBatcher(model.predict))
         _served = model
         if model.info.version:
             server_context.bento_version = f"model-{model.info.version}"
@@ -315,17 +316,17 @@ class ForecastService:
     async def forecast(self, request: ForecastRequest, /) -> ForecastResponse:
         """Forecast one series from its history."""
         m, batcher = self.current  # the model that answers, whatever a swap does meanwhile
-        errors: list[predict.FieldError] = []
+        errors: list[rules.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
         series = m.check_series(None, request.values, request.timestamps,
                                 request.covariates, horizon, (), errors)
         if errors:
-            return _json(predict.RequestError(errors).to_dict(), 422)
+            return _json(rules.RequestError(errors).to_dict(), 422)
         try:
             values = await batcher.submit(series)  # [H, Q]
         except NonFiniteForecastError as err:
-            return _json(predict.RequestError([m.non_finite(err)]).to_dict(), 422)
-        except predict.RequestError as err:
+            return _json(rules.RequestError([m.non_finite(err)]).to_dict(), 422)
+        except rules.RequestError as err:
             return _json(err.to_dict(), 422)
         return _forecast_json({**m.render(series, values, horizon), "model": m.model_ref})
 
@@ -334,10 +335,10 @@ class ForecastService:
         """Forecast many series in batched forward passes; a series that breaks a rule gets
         its errors in its place, the others their forecasts."""
         m, batcher = self.current
-        errors: list[predict.FieldError] = []
+        errors: list[rules.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
         if errors:  # a rule of the whole request
-            return _json(predict.RequestError(errors).to_dict(), 422)
+            return _json(rules.RequestError(errors).to_dict(), 422)
         answers: list[dict | None] = [None] * len(request.series)  # request order
         checked, where = [], []  # the series to forecast, their positions
         seen: set[str] = set()
@@ -347,7 +348,7 @@ class ForecastService:
                 continue
             errors = []
             if s.id in seen:
-                errors.append(predict.FieldError(("series", k, "id"), f"series ids must be "
+                errors.append(rules.FieldError(("series", k, "id"), f"series ids must be "
                                                  f"unique; {s.id!r} repeats", "duplicated"))
             seen.add(s.id)
             series = m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,

@@ -18,7 +18,7 @@ import torch
 from forecaster.data import FeatureSpec, SeriesScaler
 from forecaster.models import Forecaster
 from forecaster.nn import RNNForecastNet
-from forecaster.serving.predict import export
+from forecaster.serving.source import export
 from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT, SMALL, free_port, run_cli, small_frame, subprocess_env
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import safetensors.torch
 
-from forecaster.serving import predict
+from forecaster.serving import model, source
 from tests.serving.conftest import Server
 
 
@@ -52,14 +52,14 @@ BREAKAGES = {
 
 @pytest.mark.parametrize("case", list(BREAKAGES))
 def test_a_broken_folder_is_refused_naming_the_file(exported, tmp_path, monkeypatch, case):
-    """What the deployment hook runs (``predict.prepare``), on real files."""
+    """What the deployment hook runs (``source.prepare``), on real files."""
     broken = tmp_path / "model"
     shutil.copytree(exported, broken)
     breakage, message = BREAKAGES[case]
     breakage(broken)
     monkeypatch.setenv("FORECASTER_MODEL_DIR", str(broken))
-    with pytest.raises(predict.ModelLoadError) as err:
-        predict.prepare()
+    with pytest.raises(model.ModelLoadError) as err:
+        source.prepare()
     assert message in str(err.value) and str(broken) in str(err.value), str(err.value)
 
 
@@ -70,15 +70,15 @@ def test_a_broken_folder_is_refused_naming_the_file(exported, tmp_path, monkeypa
 def test_a_missing_run_or_alias_is_refused_naming_the_uri(store, monkeypatch, uri, message):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["MLFLOW_TRACKING_URI"])
     monkeypatch.setenv("FORECASTER_MODEL_URI", uri)
-    with pytest.raises(predict.ModelLoadError, match=message):
-        predict.prepare()
+    with pytest.raises(model.ModelLoadError, match=message):
+        source.prepare()
 
 
 def test_a_missing_sqlite_store_is_an_error_not_a_new_store(tmp_path, monkeypatch):
     missing = tmp_path / "typo.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{missing}")
-    with pytest.raises(predict.ModelLoadError, match="does not exist"):
-        predict.prepare()
+    with pytest.raises(model.ModelLoadError, match="does not exist"):
+        source.prepare()
     assert not missing.exists()  # nothing was created
 
 

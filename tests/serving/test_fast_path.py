@@ -9,7 +9,8 @@ import pytest
 from forecaster.data import FeatureSpec
 from forecaster.data.features import future_grid
 from forecaster.data.frames import series_freq
-from forecaster.serving.predict import RequestError, ServedModel
+from forecaster.serving.model import ServedModel
+from forecaster.serving.rules import RequestError
 from forecaster.tracking.loading import ModelInfo
 from tests.serving.conftest import toy_forecaster
 

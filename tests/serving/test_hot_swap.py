@@ -15,7 +15,7 @@ import pytest
 import safetensors.torch
 from mlflow.tracking import MlflowClient
 
-from forecaster.serving import predict
+from forecaster.serving import source
 from forecaster.tracking import pyfunc
 from tests.serving.conftest import MODEL_URI, Server
 from tests.serving.test_service import history
@@ -59,7 +59,7 @@ def _broken_version(client: MlflowClient, tmp_path: Path) -> str:
 
 def test_the_follower_swaps_in_a_new_version_and_refuses_a_broken_one(registry, tmp_path, caplog):
     swapped = []
-    follower = predict.AliasFollower("1", swapped.append, every_s=3600)
+    follower = source.AliasFollower("1", swapped.append, every_s=3600)
     assert follower.check() is None and not swapped  # the alias has not moved
 
     good = _same_model_again(registry)

@@ -47,7 +47,7 @@ def test_loading_for_serving_or_pyfunc_imports_neither_lightning_nor_hydra(store
     small_frame().groupby("unique_id").tail(30).to_parquet(tmp_path / "history.parquet")
     script = f"""
 import sys, mlflow, pandas as pd
-import forecaster.serving.service, forecaster.serving.predict
+import forecaster.serving.service, forecaster.serving.source
 model = mlflow.pyfunc.load_model({str(model_dir)!r})
 out = model.predict(pd.read_parquet({str(tmp_path / "history.parquet")!r}))
 assert len(out) and out["y_hat"].notna().all()

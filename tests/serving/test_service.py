@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from forecaster.data import FeatureSpec
-from forecaster.serving.predict import export
+from forecaster.serving.source import export
 from forecaster.tracking.loading import ModelInfo
 from tests.conftest import ROOT, small_frame
 from tests.serving.conftest import MODEL_URI, Server, toy_forecaster

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecaster.data import FeatureSpec
-from forecaster.serving.predict import ServedModel
+from forecaster.serving.model import ServedModel
 from forecaster.tracking.loading import ModelInfo
 from tests.serving.conftest import toy_forecaster
 

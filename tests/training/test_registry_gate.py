@@ -60,7 +60,7 @@ def client(tmp_path):
     uri = store_uri(tmp_path)
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant())
+        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(), pip_requirements=[])
     return MlflowClient(uri), info.model_uri
 
 
