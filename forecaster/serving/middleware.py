@@ -102,11 +102,16 @@ class RequestGuard:
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         state = {"status": 500}
 
+        as_get = scope.get("path") in self.get_as_post
+
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()),
-                                                  (b"x-request-id", request_id.encode())]}
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                if as_get and message["status"] == 405:  # it answers GET as well as POST
+                    headers = [h for h in headers if h[0].lower() != b"allow"]
+                    headers.append((b"allow", b"GET, POST"))
+                message = {**message, "headers": headers}
             await send(message)
 
         if scope.get("method") == "GET" and scope.get("path") in self.get_as_post:

@@ -226,7 +226,28 @@ class _Spec:
                     op["security"] = [{"bearer": []}]
         if m is not None:
             _model_rules(d, m)
+        _nullable(d)
+        # a batch answers a series that breaks its schema with that series' errors (200), so
+        # the schema accepts any item and says what happens to it
+        batch = d["paths"]["/forecast_batch"]["post"]["requestBody"]["content"][
+            "application/json"]["schema"]["properties"]["series"]
+        batch["items"] = {"anyOf": [batch["items"], {
+            "description": "Any other item is not forecast: it is answered in its place with "
+                           "its errors (the series id when it has one, each field and rule)"}]}
         return d
+
+
+def _nullable(node) -> None:
+    """Optional fields (``default: null``) accept null: say so (OpenAPI 3.0 ``nullable``), so
+    that the schema states what the server accepts."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None and "type" in node:
+            node["nullable"] = True
+        for value in node.values():
+            _nullable(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable(value)
 
 
 class _Service(bentoml.Service):

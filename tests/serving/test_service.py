@@ -501,8 +501,11 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
     cli = [sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
            "sys.exit(schemathesis())"]
     result = subprocess.run(
-        [*cli, "run", server.url + "/docs.json", "--checks",
-         "not_a_server_error,response_schema_conformance", "--max-examples", "30",
+        # every check but positive_data_acceptance: timestamps must be as many as the values
+        # and evenly spaced at the model's frequency, rules OpenAPI 3.0 cannot state (they are
+        # in the field's description), so "schema-valid" timestamps can be rejected
+        [*cli, "run", server.url + "/docs.json", "--checks", "all", "--exclude-checks",
+         "positive_data_acceptance", "--max-examples", "30",
          "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
         capture_output=True, text=True, timeout=150)
     assert result.returncode == 0, result.stdout[-5000:]
