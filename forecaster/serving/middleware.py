@@ -37,6 +37,7 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_IN_FLIGHT = 256  # forecast requests per worker answered or queued at once
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_RESPAWN_CHECK_S = 0.5  # how often the arbiter looks for dead workers
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -257,6 +258,32 @@ class CancellingTimeoutMiddleware(_bentoml_traffic.TimeoutMiddleware):
         """Make BentoML's app factory build this class (it imports the name when it builds the
         middleware stack, in each worker, after the service module is imported)."""
         _bentoml_traffic.TimeoutMiddleware = cls
+
+
+def install_prompt_respawn(check_s: float = DEFAULT_RESPAWN_CHECK_S) -> None:
+    """Replace a dead worker within ``check_s`` seconds, not up to 10.
+
+    BentoML 1.4's arbiter (circus) notices a dead worker only on its periodic check, which
+    BentoML sets to every 10 s: after a ``kill -9`` or an out-of-memory kill, 0-10 s passed
+    before a new worker even started. The arbiter is created through the module global
+    ``Arbiter`` of ``bentoml._internal.utils.circus`` (looked up at call time), so a subclass
+    there sets the period. This runs in the ``bentoml serve`` process, which imports the
+    service before it creates the arbiter.
+    """
+    from bentoml._internal.utils import circus as _circus
+
+    original = _circus.Arbiter
+    if getattr(original, "prompt_respawn", False):
+        return
+
+    class PromptArbiter(original):
+        prompt_respawn = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs["check_delay"] = check_s
+            super().__init__(*args, **kwargs)
+
+    _circus.Arbiter = PromptArbiter
 
 
 def install_client_errors() -> None:

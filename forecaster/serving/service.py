@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import threading
+import time
 
 import bentoml
 import torch
@@ -55,6 +56,7 @@ from forecaster.serving.middleware import (
     RequestGuard,
     RouteMetricsMiddleware,
     install_client_errors,
+    install_prompt_respawn,
 )
 from forecaster.serving.schemas import (
     BatchRequest,
@@ -72,6 +74,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar
 CancellingTimeoutMiddleware.install()  # BentoML's leaves a 60 s timer per request (see there)
 install_client_errors()  # BentoML's logs a client's bad JSON as a server traceback (see there)
 RouteMetricsMiddleware.install()  # BentoML's labels metrics by raw path: unbounded (see there)
+install_prompt_respawn()  # BentoML's arbiter looks for dead workers every 10 s (see there)
 HeaderLimits.install(float(os.environ.get("FORECASTER_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S)),
                      int(os.environ.get("FORECASTER_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES)))
 
@@ -91,6 +94,16 @@ def _workers(value: str) -> int | str:
         raise SystemExit(f"forecaster: FORECASTER_WORKERS must be a positive integer or "
                          f"'cpu_count', got {value!r}")
     return workers
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started (Linux: from /proc, to the clock tick)."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, IndexError, ValueError):
+        return float("nan")
 
 
 def _api_token(env=os.environ) -> str | None:
@@ -299,8 +312,9 @@ class ForecastService:
         if server_context.bento_version == "not available" and info.version:
             # the metrics' service_version label: the Bento's version, else the model's
             server_context.bento_version = f"model-{info.version}"
-        log.info("serving %s (version %s, alias %s) from %s", info.name, info.version,
-                 info.alias, info.uri)
+        log.info("serving %s (version %s, alias %s) from %s; worker ready %.2f s after its "
+                 "process started", info.name, info.version, info.alias, info.uri,
+                 _process_age_s())
         # The objects loaded so far (torch, pandas, bentoml, the model) live as long as the
         # process: move them out of the collector's reach, so that a full collection triggered
         # by request garbage scans only that garbage (it took 100s of ms: the p99 of /forecast).

@@ -19,7 +19,6 @@ import pandas as pd
 from forecaster.models.predictor import Forecaster, ModelFileError
 from forecaster.serving.model import ModelLoadError, ServedModel
 from forecaster.tracking.loading import ModelInfo, ModelNotFoundError, describe, load_forecaster
-from forecaster.tracking.store import resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,8 @@ def check_source() -> None:
     """Fail fast (``ModelLoadError``) when the configured model does not exist."""
     if os.environ.get("FORECASTER_MODEL_DIR") or os.environ.get("FORECASTER_BENTO_MODEL"):
         return
+    from forecaster.tracking.store import resolve_tracking_uri  # imports MLflow: not in workers
+
     _check_store(resolve_tracking_uri())
     try:
         describe(model_uri())

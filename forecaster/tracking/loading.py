@@ -1,4 +1,9 @@
-"""Loading a logged or registered model back as a ``Forecaster`` (the path serving uses)."""
+"""Loading a logged or registered model back as a ``Forecaster`` (the path serving uses).
+
+MLflow is imported when a function here needs it, not with the module: a serving worker reads
+the folder its server prepared and never asks the registry, and importing MLflow took half a
+second of each worker's start.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import mlflow
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from forecaster.models import Forecaster
-from forecaster.tracking.pyfunc import ARTIFACT_KEY
-from forecaster.tracking.store import resolve_tracking_uri
 
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
@@ -38,6 +37,11 @@ class ModelInfo:
 
 def describe(model_uri: str, tracking_uri: str | None = None) -> ModelInfo:
     """Resolve ``models:/name@alias`` or ``models:/name/version`` to its version, run and metrics."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from forecaster.tracking.store import resolve_tracking_uri
+
     client = MlflowClient(resolve_tracking_uri(tracking_uri))
     m = _REGISTRY_URI.match(model_uri)
     if not m:
@@ -60,6 +64,12 @@ def describe(model_uri: str, tracking_uri: str | None = None) -> ModelInfo:
 def load_forecaster(model_uri: str, tracking_uri: str | None = None,
                     dst: str | Path | None = None) -> tuple[Forecaster, ModelInfo]:
     """Download the model's files and load its ``Forecaster``; raises ``ModelNotFoundError``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from forecaster.tracking.pyfunc import ARTIFACT_KEY
+    from forecaster.tracking.store import resolve_tracking_uri
+
     info = describe(model_uri, tracking_uri)
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     try:

@@ -6,7 +6,7 @@ import fcntl
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import mlflow
@@ -51,7 +51,24 @@ def _creation_lock(uri: str) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        _write_ahead_log(uri[len(prefix):])
         yield
+
+
+def _write_ahead_log(path: str) -> None:
+    """Put the sqlite database at ``path`` in write-ahead-log mode (it stays so in the file).
+
+    In the default rollback-journal mode a commit waits until no process is reading and
+    readers wait while one commits, so eight trainings logging metrics into one file took
+    turns long enough for a connection's lock wait to run out ("database is locked"). With
+    the log, readers never wait and a commit appends to ``<database>-wal``. A copy of the
+    store must therefore take ``-wal`` too, or use sqlite's backup (``sqlite3 .backup``).
+    """
+    import sqlite3
+
+    with closing(sqlite3.connect(path, timeout=60)) as db:
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
 
 
 def open_client(uri: str) -> MlflowClient:

@@ -4,9 +4,10 @@ on its input example and swapped in; a broken version is refused and the old one
 from __future__ import annotations
 
 import logging
-import shutil
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,10 @@ NAME = "forecaster-rnn"
 def registry(store, tmp_path, monkeypatch):
     """A copy of the session store (its champion v1), to move the alias in."""
     db = tmp_path / "mlflow.db"
-    shutil.copy(store["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"), db)
+    # sqlite's backup: the store is in write-ahead-log mode, its latest commits may be in -wal
+    with closing(sqlite3.connect(store["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))) as src, \
+            closing(sqlite3.connect(db)) as dst:
+        src.backup(dst)
     uri = f"sqlite:///{db}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("FORECASTER_MODEL_URI", MODEL_URI)
