@@ -94,3 +94,23 @@ def trained(tmp_path, small_csv):
                                  f"logger.tracking_uri={store_uri(tmp_path)}",
                                  "registry.gate.beat_baseline=null"])
     return cfg, train(cfg)
+
+
+MODEL_URI = "models:/forecaster-rnn@champion"
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> dict:
+    """Train and register a small champion; returns the env that points the service at it."""
+    if os.environ.get("FORECASTER_TEST_STORE"):  # reuse a store that already has a champion
+        return {"MLFLOW_TRACKING_URI": os.environ["FORECASTER_TEST_STORE"],
+                "FORECASTER_MODEL_URI": MODEL_URI, "tmp": ""}
+    tmp = tmp_path_factory.mktemp("serving-store")
+    csv = tmp / "small.csv"
+    small_frame().to_csv(csv, index=False)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
+    result = run_cli([*SMALL, f"data.path={csv}",
+                      "registry.gate.beat_baseline=null", "registry.gate.beat_champion=false"],
+                     cwd=tmp, env=env, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {**env, "FORECASTER_MODEL_URI": MODEL_URI, "tmp": str(tmp)}

@@ -32,6 +32,9 @@ WEIGHTS, CONFIG, SCALERS = "weights.safetensors", "config.json", "scalers.json"
 WEIGHTS_V2 = "weights.pt"
 
 
+MIN_ROWS = 8  # the fewest rows of a forward pass (see Forecaster.predict_batch)
+
+
 class ModelFileError(ValueError):
     """A model folder cannot be loaded; the message names the file and the cause."""
 
@@ -204,7 +207,21 @@ class Forecaster:
     # ----------------------------------------------------------------------------- predict
     @torch.inference_mode()
     def predict_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
-        """Original-scale forecasts ``[B, H, Q]`` for a batch of the data contract."""
+        """Original-scale forecasts ``[B, H, Q]`` for a batch of the data contract.
+
+        A series' forecast does not depend on the batch it comes in, to the float32 bit: CPU
+        matrix products of fewer than a few rows (per thread) take another kernel, whose sums
+        round differently, so a batch is padded (with copies of its last window) to whole
+        blocks of ``MIN_ROWS`` rows per thread. One request, a chunk of a batch job and a
+        whole panel in one call then give the same numbers.
+        """
+        B = batch["x"].shape[0]
+        block = MIN_ROWS * torch.get_num_threads()  # each thread's share: whole blocks of rows
+        padded = -(-B // block) * block
+        if B and padded != B:
+            batch = {k: None if v is None else
+                     torch.cat([v, v[-1:].expand(padded - B, *v.shape[1:])])
+                     for k, v in batch.items()}
         out = self.net(batch["x"], batch["futr"], batch["static"])  # [B, H, Q] scaled
         if self.calibration is not None:
             point = out[..., self.net_point_index]  # [B, H]
@@ -213,7 +230,7 @@ class Forecaster:
                 point.numpy(), s.numpy(), self.calibration["levels"], self.calibration["radius"],
             ).astype(np.float32))  # [B, H, Q]
         out = out * batch["scale"][:, None, None] + batch["loc"][:, None, None]
-        values = out.numpy()
+        values = out.numpy()[:B]
         if not np.isfinite(values).all():
             raise NonFiniteForecastError(
                 "the model produced a non-finite forecast (NaN or infinity); the input may be "

@@ -61,20 +61,27 @@ def describe(model_uri: str, tracking_uri: str | None = None) -> ModelInfo:
     return ModelInfo(model_uri, name, str(mv.version), alias, mv.run_id, metrics)
 
 
-def load_forecaster(model_uri: str, tracking_uri: str | None = None,
-                    dst: str | Path | None = None) -> tuple[Forecaster, ModelInfo]:
-    """Download the model's files and load its ``Forecaster``; raises ``ModelNotFoundError``."""
+def download_forecaster(model_uri: str, dst: str | Path | None = None,
+                        tracking_uri: str | None = None) -> Path:
+    """Download a logged or registered model; returns the folder of its ``Forecaster`` files
+    (weights, config, scalers). Raises ``ModelNotFoundError``."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from forecaster.tracking.pyfunc import ARTIFACT_KEY
     from forecaster.tracking.store import resolve_tracking_uri
 
-    info = describe(model_uri, tracking_uri)
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     try:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=model_uri, dst_path=str(dst) if dst else None)
     except MlflowException as err:
         raise ModelNotFoundError(f"could not download {model_uri}: {err}") from err
-    return Forecaster.load(Path(local) / "artifacts" / ARTIFACT_KEY), info
+    return Path(local) / "artifacts" / ARTIFACT_KEY
+
+
+def load_forecaster(model_uri: str, tracking_uri: str | None = None,
+                    dst: str | Path | None = None) -> tuple[Forecaster, ModelInfo]:
+    """Download the model's files and load its ``Forecaster``; raises ``ModelNotFoundError``."""
+    info = describe(model_uri, tracking_uri)
+    return Forecaster.load(download_forecaster(model_uri, dst, tracking_uri)), info

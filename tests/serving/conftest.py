@@ -20,9 +20,7 @@ from forecaster.models import Forecaster
 from forecaster.nn import RNNForecastNet
 from forecaster.serving.source import export
 from forecaster.tracking.loading import ModelInfo
-from tests.conftest import ROOT, SMALL, free_port, run_cli, small_frame, subprocess_env
-
-MODEL_URI = "models:/forecaster-rnn@champion"
+from tests.conftest import MODEL_URI, ROOT, free_port, subprocess_env  # noqa: F401 (re-exported)
 
 
 def toy_forecaster(spec: FeatureSpec, known: list[str]) -> Forecaster:
@@ -95,23 +93,6 @@ def folder_server(tmp: Path, forecaster: Forecaster, info: ModelInfo | None = No
         yield srv
     finally:
         srv.stop()
-
-
-@pytest.fixture(scope="session")
-def store(tmp_path_factory) -> dict:
-    """Train and register a small champion; returns the env that points the service at it."""
-    if os.environ.get("FORECASTER_TEST_STORE"):  # reuse a store that already has a champion
-        return {"MLFLOW_TRACKING_URI": os.environ["FORECASTER_TEST_STORE"],
-                "FORECASTER_MODEL_URI": MODEL_URI, "tmp": ""}
-    tmp = tmp_path_factory.mktemp("serving-store")
-    csv = tmp / "small.csv"
-    small_frame().to_csv(csv, index=False)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
-    result = run_cli([*SMALL, f"data.path={csv}",
-                      "registry.gate.beat_baseline=null", "registry.gate.beat_champion=false"],
-                     cwd=tmp, env=env, timeout=240)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {**env, "FORECASTER_MODEL_URI": MODEL_URI, "tmp": str(tmp)}
 
 
 @pytest.fixture(scope="session")
