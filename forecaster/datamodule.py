@@ -20,6 +20,8 @@ from forecaster.data import (
     build_datasets,
     window_loader,
 )
+from forecaster.data.files import input_files, is_many
+from forecaster.data.shards import ShardScan, ShardWindows, scan_shards
 from forecaster.datasets import DATA_SOURCES, load_configured, source_uri
 from forecaster.errors import check, positive_int
 
@@ -81,10 +83,33 @@ class DataModule:
         self.futr_exog, self.static_cols = tuple(futr_exog), tuple(static_cols)
         self.season_length, self.batch_size = season_length, int(batch_size)
 
+    @property
+    def sharded(self) -> bool:
+        """``data.path`` names a folder or a glob of shards (``forecaster.data.shards``)."""
+        return self.source == "csv" and self.path is not None and is_many(str(self.path))
+
     def load(self, data_dir: str | Path | None = None) -> pd.DataFrame:
-        """The long frame, as the source (or ``loader``) gives it."""
+        """The long frame, as the source (or ``loader``) gives it; for shards, one pass over
+        them (the scaler, the windows per shard) and the frame of each series' tail."""
+        if self.sharded:
+            return self._scan_shards().tail
         return load_configured({"source": self.source, "path": self.path, "wide": self.wide,
                                 "loader": self.loader, **self.columns}, data_dir)
+
+    def _scan_shards(self) -> ShardScan:
+        check("input_size", self.input_size, self.input_size is not None,
+              "an integer when data.path is a folder or glob of shards (it cannot be decided "
+              "without reading every series)")
+        check("data.val_size", self.val_size, self.val_size is not None,
+              "an integer when data.path is a folder or glob of shards")
+        check("data.path", self.path, not self.wide and self.columns == {
+            "time_col": "ds", "id_col": "unique_id", "target_col": "y"},
+            "shards in the long format with the columns unique_id, ds, y (data.wide=false, "
+            "the default column names)")
+        files, _ = input_files(str(self.path), key="data.path")
+        self.scan = scan_shards(files, self._spec(self.input_size), val_size=int(self.val_size),
+                                test_size=self.test_size, stride=self.stride, fill=self.fill)
+        return self.scan
 
     @property
     def uri(self) -> str:
@@ -94,13 +119,24 @@ class DataModule:
     def setup(self, df: pd.DataFrame, input_size: int, val_size: int) -> Datasets:
         """Validate ``df`` and cut it into train / validation / test windows of ``input_size``
         (the run's design decides it and ``val_size`` when the config leaves them null)."""
-        spec = FeatureSpec(input_size=int(input_size), horizon=self.horizon,
+        scaler = self.scan.scaler if self.sharded else None  # fitted on every training row
+        return build_datasets(df, self._spec(input_size), val_size=int(val_size),
+                              test_size=self.test_size, stride=self.stride, fill=self.fill,
+                              scaler=scaler)
+
+    def _spec(self, input_size: int) -> FeatureSpec:
+        return FeatureSpec(input_size=int(input_size), horizon=self.horizon,
                            calendar=self.calendar, futr_exog=self.futr_exog,
                            static_cols=self.static_cols, scaler=self.scaler)
-        return build_datasets(df, spec, val_size=int(val_size), test_size=self.test_size,
-                              stride=self.stride, fill=self.fill)
 
     def train_loader(self, data: Datasets, seed: int) -> DataLoader:
+        """Shuffled training batches: of the windows in memory, or streamed from the shards
+        (each DDP process reads its own shards)."""
+        if self.sharded:
+            stream = ShardWindows(self.scan, data.spec, val_size=int(self.val_size),
+                                  test_size=self.test_size, stride=self.stride, fill=self.fill,
+                                  batch_size=self.batch_size, seed=seed)
+            return DataLoader(stream, batch_size=None)
         return window_loader(data.train, batch_size=self.batch_size, shuffle=True, seed=seed)
 
     def val_loader(self, data: Datasets) -> DataLoader | None:

@@ -131,9 +131,12 @@ def design(dm: DataModule, model: ModelConfig, df: pd.DataFrame) -> Design:
     return Design(tuple(seasons), season_length, L, int(val))
 
 
-def build_data(cfg: DictConfig) -> tuple[pd.DataFrame, Datasets, Design]:
-    """Load the configured source, decide the sizes, and cut it into train / val / test windows."""
-    dm, model = check_config(cfg)
+def build_data(cfg: DictConfig, dm: DataModule | None = None
+               ) -> tuple[pd.DataFrame, Datasets, Design]:
+    """Load the configured source, decide the sizes, and cut it into train / val / test windows
+    (with ``dm``, that data module: it keeps what it found in the shards for its loaders)."""
+    built, model = check_config(cfg)
+    dm = dm or built
     df = dm.load(cfg.paths.get("data_dir"))
     plan = design(dm, model, df)
     return df, dm.setup(df, plan.input_size, plan.val_size), plan
@@ -320,7 +323,7 @@ def train(cfg: DictConfig) -> TrainResult:
     console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
     dm, _ = check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    df, data, plan = build_data(cfg)
+    df, data, plan = build_data(cfg, dm)
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)

@@ -20,6 +20,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from forecaster.data.files import input_files, is_many
 from forecaster.errors import UsageError
 
 EXIT_USAGE = 2  # what argparse and most CLIs return for bad arguments
@@ -101,11 +102,14 @@ def check_data_source(data: DictConfig) -> None:
     if OmegaConf.is_missing(data, "path") or not data.get("path"):
         raise UsageError("data=csv needs data.path=FILE (a long or wide .csv or .parquet file)")
     path = Path(str(data.path))
-    if not path.is_file():
+    if is_many(str(data.path)):  # shards: the first one's header stands for all
+        path = input_files(str(data.path), key="data.path")[0][0]
+    elif not path.is_file():
         where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-        raise UsageError(f"data.path={data.path}: no such file{where}")
+        raise UsageError(f"data.path={data.path}: no such file, folder or glob{where}")
     if path.suffix.lower() not in (".csv", ".parquet"):
-        raise UsageError(f"data.path={data.path}: expected a .csv or .parquet file")
+        raise UsageError(f"data.path={data.path}: expected a .csv or .parquet file, a folder "
+                         "or a glob of them")
     try:
         columns = _header(path)
     except (OSError, UnicodeDecodeError, ValueError) as err:

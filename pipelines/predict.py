@@ -64,7 +64,8 @@ def run(cfg: DictConfig) -> dict:
             result = spark.run(model, files, fmt, output, horizon=horizon,
                                chunk=int(cfg.chunk_series), master=str(cfg.spark.master),
                                app_name=str(cfg.spark.app_name), conf=dict(cfg.spark.conf),
-                               partitions=cfg.spark.partitions)
+                               partitions=cfg.spark.partitions,
+                               grouped=bool(cfg.spark.grouped))
             counts = {"series": result.series, "rows": result.rows, "errors": result.errors,
                       "by_field": result.by_field}
         else:
@@ -75,6 +76,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _local(model, files, fmt, output: Path, horizon, chunk: int, progress: bool) -> dict:
+    import pyarrow as pa
     from tqdm import tqdm
 
     from forecaster.batch import (
@@ -86,6 +88,7 @@ def _local(model, files, fmt, output: Path, horizon, chunk: int, progress: bool)
         forecast_chunk,
         read_batches,
     )
+    from forecaster.batch.io import run_starts
 
     total = check_grouped(files, fmt)
     forecasts, errors = PartWriter(output / FORECASTS_DIR), PartWriter(output / ERRORS_DIR)
@@ -98,7 +101,7 @@ def _local(model, files, fmt, output: Path, horizon, chunk: int, progress: bool)
             errors.write(err)
             for field, n in err["field"].value_counts().items():
                 by_field[field] = by_field.get(field, 0) + int(n)
-            bar.update(frame["unique_id"].nunique())
+            bar.update(len(run_starts(pa.array(frame["unique_id"]))))
     return {"series": total - sum(by_field.values()), "rows": forecasts.rows,
             "errors": sum(by_field.values()), "by_field": by_field}
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from forecaster.batch.io import run_starts
 from forecaster.data.frames import DataValidationError
 from forecaster.errors import UsageError
 from forecaster.models.predictor import Forecaster, ModelFileError, NonFiniteForecastError
@@ -76,7 +78,8 @@ def _error(uid, err: Exception) -> tuple:
 
 def forecast_chunk(forecaster: Forecaster, frame: pd.DataFrame, horizon: int | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Forecast the series of ``frame`` (a long frame of whole series).
+    """Forecast the series of ``frame`` (a long frame of whole series, each one's rows
+    together, as ``chunk_series`` gives them).
 
     Returns:
         ``(forecasts, errors)``: the pyfunc model's long output for the valid series, and one
@@ -87,17 +90,20 @@ def forecast_chunk(forecaster: Forecaster, frame: pd.DataFrame, horizon: int | N
     if not pd.api.types.is_numeric_dtype(frame["y"]):
         raise UsageError(f"input: column 'y' must be numeric, found {frame['y'].dtype}")
     # the usual fault, found without a forward pass: fewer observed values than the input
-    codes, uniques = pd.factorize(frame["unique_id"])
-    observed = np.bincount(codes, weights=np.isfinite(frame["y"].to_numpy(np.float64)),
-                           minlength=len(uniques))
+    starts = run_starts(pa.array(frame["unique_id"]))  # a chunk holds its series' rows together
+    finite = np.isfinite(frame["y"].to_numpy(np.float64))
+    observed = np.add.reduceat(finite.astype(np.int64), starts) if len(starts) else starts
     L = forecaster.input_size
     short = observed < L
-    for s in np.flatnonzero(short):
-        errors.append((uniques[s], "y", f"column 'y': series {uniques[s]!r} has "
-                       f"{int(observed[s])} observed values but at least {L} are needed "
-                       f"(input_size {L})"))
+    if short.any():
+        uniques = frame["unique_id"].to_numpy()[starts]
+        for s in np.flatnonzero(short):
+            errors.append((uniques[s], "y", f"column 'y': series {uniques[s]!r} has "
+                           f"{int(observed[s])} observed values but at least {L} are needed "
+                           f"(input_size {L})"))
+        frame = frame[~np.repeat(short, np.diff(np.r_[starts, len(frame)]))]
     out: list[pd.DataFrame] = []
-    _isolate(forecaster, frame[~short[codes]] if short.any() else frame, horizon, out, errors)
+    _isolate(forecaster, frame, horizon, out, errors)
     forecasts = (pd.concat(out, ignore_index=True) if out
                  else forecaster.to_frame(np.zeros((0, 1, len(forecaster.quantiles)),
                                                   np.float32), [], [np.array([], "M8[ns]")]))

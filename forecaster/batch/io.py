@@ -11,49 +11,21 @@ the panel. That needs every series' rows to be contiguous (sorted or grouped by
 from __future__ import annotations
 
 import csv
-import glob
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from forecaster.data.files import FORMATS, input_files  # noqa: F401 (part of this API)
 from forecaster.errors import UsageError
 
 FORECASTS_DIR, ERRORS_DIR = "forecasts", "errors"
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 BATCH_ROWS = 65_536
-
-
-def input_files(spec: str) -> tuple[list[Path], str]:
-    """The files of ``input=``: a file, a folder or a glob. Returns them and their format
-    (``csv`` or ``parquet``).
-
-    Raises:
-        UsageError: nothing matches, or CSV and Parquet files are mixed.
-    """
-    path = Path(spec)
-    if any(ch in spec for ch in "*?["):
-        found = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
-    elif path.is_dir():
-        found = sorted(f for f in path.rglob("*") if not any(
-            part.startswith(("_", ".")) for part in f.relative_to(path).parts))
-    else:
-        found = [path] if path.is_file() else []
-    files = [f for f in found if f.is_file() and f.suffix.lower() in FORMATS]
-    if not files:
-        what = "a folder without .csv or .parquet files" if path.is_dir() else (
-            "a file of another kind" if path.is_file() else "neither a file, a folder nor a glob "
-            "that matches files")
-        raise UsageError(f"input={spec}: {what}; give a long .csv or .parquet file (unique_id, "
-                         "ds, y), a folder of them, or a glob such as 'panel/*.parquet'")
-    kinds = {FORMATS[f.suffix.lower()] for f in files}
-    if len(kinds) > 1:
-        raise UsageError(f"input={spec}: mixes CSV and Parquet files; give one kind")
-    return files, kinds.pop()
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -61,8 +33,8 @@ def _csv_header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def _to_pandas(batch: pa.RecordBatch) -> pd.DataFrame:
-    """A record batch as pandas; Arrow dates become timestamps (pandas would give objects)."""
+def to_pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
+    """Arrow rows as pandas; Arrow dates become timestamps (pandas would give objects)."""
     if "ds" in batch.schema.names and pa.types.is_date(batch.schema.field("ds").type):
         i = batch.schema.get_field_index("ds")
         batch = batch.set_column(i, "ds", batch.column(i).cast(pa.timestamp("s")))
@@ -70,8 +42,8 @@ def _to_pandas(batch: pa.RecordBatch) -> pd.DataFrame:
 
 
 def read_batches(files: Sequence[Path], fmt: str, columns: Sequence[str] | None = None,
-                 batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """The rows of ``files``, in order, as pandas frames of about ``batch_rows`` rows.
+                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The rows of ``files``, in order, as Arrow record batches of about ``batch_rows`` rows.
 
     CSV: ``unique_id`` is read as text and every column but ``ds`` as a number (a column
     that looks integral at first must not fail on its first decimal); ``ds`` as Arrow infers it
@@ -79,23 +51,34 @@ def read_batches(files: Sequence[Path], fmt: str, columns: Sequence[str] | None 
     """
     for path in files:
         if fmt == "parquet":
-            yield from (_to_pandas(b) for b in pq.ParquetFile(path).iter_batches(
-                batch_size=batch_rows, columns=list(columns) if columns else None))
+            yield from pq.ParquetFile(path).iter_batches(
+                batch_size=batch_rows, columns=list(columns) if columns else None)
             continue
         header = _csv_header(path)
         types = {c: pa.string() if c == "unique_id" else pa.float64()
                  for c in header if c != "ds"}
-        reader = pacsv.open_csv(
+        yield from pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=1 << 22),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, include_columns=list(columns) if columns else None))
-        for batch in reader:
-            yield _to_pandas(batch)
 
 
-def _runs(ids: np.ndarray) -> np.ndarray:
-    """The row where each run of equal ids starts."""
-    return np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+def _ids(rows: pa.RecordBatch | pa.Table | pd.DataFrame) -> pa.Array | pa.ChunkedArray:
+    """The ``unique_id`` column as Arrow (no copy for Arrow rows and pandas' Arrow strings)."""
+    if isinstance(rows, pd.DataFrame):
+        return pa.array(rows["unique_id"])
+    return rows.column("unique_id")
+
+
+def run_starts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The row where each run of equal ids starts (computed by Arrow, not Python objects)."""
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    change = pc.not_equal(ids.slice(1), ids.slice(0, n - 1))
+    if isinstance(change, pa.ChunkedArray):
+        change = change.combine_chunks()
+    return np.concatenate([[0], np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1])
 
 
 def check_grouped(files: Sequence[Path], fmt: str) -> int:
@@ -109,47 +92,60 @@ def check_grouped(files: Sequence[Path], fmt: str) -> int:
     seen: set = set()
     last = None
     try:
-        for frame in read_batches(files, fmt, columns=["unique_id"]):
-            ids = frame["unique_id"].to_numpy()
+        for batch in read_batches(files, fmt, columns=["unique_id"]):
+            ids = _ids(batch)
             if not len(ids):
                 continue
-            run_ids = ids[_runs(ids)]
+            run_ids = ids.take(pa.array(run_starts(ids))).to_pylist()
             if last is not None and run_ids[0] == last:
                 run_ids = run_ids[1:]
-            for uid in run_ids.tolist():
+            for uid in run_ids:
                 if uid in seen:
                     raise UsageError(
                         f"input: the rows of series {uid!r} are not together (the input must be "
                         "grouped by unique_id to be read chunk by chunk); sort it by unique_id, "
                         "ds or use engine=spark, which groups the rows itself")
                 seen.add(uid)
-            last = ids[-1]
+            last = ids[-1].as_py()
     except (KeyError, pa.ArrowInvalid) as err:
         raise UsageError(f"input: cannot read column 'unique_id' ({err}); the input must be a "
                          "long table with the columns unique_id, ds, y") from None
     return len(seen)
 
 
-def chunk_series(batches: Iterable[pd.DataFrame], n_series: int) -> Iterator[pd.DataFrame]:
-    """Regroup a stream of frames (rows grouped by series) into frames of whole series, at
-    least ``n_series`` each (the last may hold fewer); a series is never split."""
-    buffer: list[pd.DataFrame] = []
+def _concat(parts: list):
+    if isinstance(parts[0], pd.DataFrame):
+        return pd.concat(parts, ignore_index=True)
+    return pa.Table.from_batches([b for p in parts for b in (
+        p.to_batches() if isinstance(p, pa.Table) else [p])])
+
+
+def _frame(rows) -> pd.DataFrame:
+    return rows.reset_index(drop=True) if isinstance(rows, pd.DataFrame) else to_pandas(rows)
+
+
+def chunk_series(batches: Iterable, n_series: int) -> Iterator[pd.DataFrame]:
+    """Regroup a stream of rows grouped by series (Arrow record batches, or pandas frames as
+    Spark hands them) into pandas frames of whole series, at least ``n_series`` each (the last
+    may hold fewer); a series is never split. The rows are cut as Arrow and converted to
+    pandas once per chunk."""
+    buffer: list = []
     runs, last = 0, None
-    for frame in batches:
-        if frame.empty:
+    for batch in batches:
+        if not len(batch):
             continue
-        ids = frame["unique_id"].to_numpy()
-        starts = _runs(ids)
-        runs += len(starts) - (1 if last is not None and ids[0] == last else 0)
-        last = ids[-1]
-        buffer.append(frame)
-        if runs > n_series:  # all but the last series, which may go on in the next frame
-            whole = pd.concat(buffer, ignore_index=True)
-            cut = int(_runs(whole["unique_id"].to_numpy())[-1])
-            yield whole.iloc[:cut]
-            buffer, runs = [whole.iloc[cut:]], 1
+        ids = _ids(batch)
+        runs += len(run_starts(ids)) - (1 if last is not None and ids[0].as_py() == last else 0)
+        last = ids[-1].as_py()
+        buffer.append(batch)
+        if runs > n_series:  # all but the last series, which may go on in the next batch
+            whole = _concat(buffer)
+            cut = int(run_starts(_ids(whole))[-1])
+            yield _frame(whole[:cut] if isinstance(whole, pd.DataFrame) else whole.slice(0, cut))
+            buffer = [whole[cut:] if isinstance(whole, pd.DataFrame) else whole.slice(cut)]
+            runs = 1
     if buffer:
-        yield pd.concat(buffer, ignore_index=True)
+        yield _frame(_concat(buffer))
 
 
 class PartWriter:

@@ -196,6 +196,19 @@ class SeriesScaler:
         out.exog_loc, out.exog_scale = source.exog_loc[rows].copy(), source.exog_scale[rows].copy()
         return out
 
+    @classmethod
+    def concat(cls, scalers: Sequence[SeriesScaler]) -> SeriesScaler:
+        """One scaler of the series of ``scalers`` (each fitted on other series: shards)."""
+        first = scalers[0]
+        out = cls(first.kind)
+        out.ids = [sid for s in scalers for sid in s.ids]
+        out.loc = np.concatenate([s.loc for s in scalers])
+        out.scale = np.concatenate([s.scale for s in scalers])
+        out.exog_names = first.exog_names
+        out.exog_loc = np.concatenate([s.exog_loc for s in scalers])
+        out.exog_scale = np.concatenate([s.exog_scale for s in scalers])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; float32 values survive a JSON round trip exactly."""
         return {

@@ -80,6 +80,7 @@ def build_datasets(
     test_size: int,
     stride: int = 1,
     fill: str | None = None,
+    scaler: SeriesScaler | None = None,
 ) -> Datasets:
     """Validates a long frame and cuts it into train / validation / test windows.
 
@@ -91,6 +92,9 @@ def build_datasets(
         test_size: test steps at the end of each series; 0 or at least ``horizon``.
         stride: steps between consecutive windows of a series, in every split.
         fill: NaN/inf policy for ``y`` (see :func:`~forecaster.data.validate_frame`).
+        scaler: a scaler already fitted on every series' training rows (sharded data: fitted
+            in one pass over the shards, while ``df`` holds only the series' tails); default:
+            fitted here on the training rows of ``df``.
 
     Returns:
         The three window sets, their panel, the scaler fitted on training rows, the frequency,
@@ -121,7 +125,8 @@ def build_datasets(
     lengths = np.diff(series_offsets(clean)[1])
     val_start = lengths - val_size - test_size  # [S] also the number of training rows
     test_start = lengths - test_size
-    scaler = SeriesScaler(spec.scaler).fit_frame(clean, val_start, spec.futr_exog)
+    if scaler is None:
+        scaler = SeriesScaler(spec.scaler).fit_frame(clean, val_start, spec.futr_exog)
     panel = Panel.from_frame(clean, spec, scaler)
     zeros = np.zeros_like(lengths)
     return Datasets(

@@ -175,3 +175,21 @@ def test_a_series_forecast_does_not_depend_on_its_batch(threads):
             assert np.array_equal(parts["y_hat"].to_numpy(), whole["y_hat"].to_numpy()), size
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or not (
+    shutil.which("java") or os.environ.get("JAVA_HOME")),
+    reason="needs the spark extra (pip install -e '.[spark]') and a Java 17 runtime; CI has both")
+def test_spark_grouped_files_skip_the_shuffle_and_equal_the_pyfunc_model(store, tmp_path):
+    frame, ok = _panel()
+    shards = tmp_path / "panel"
+    shards.mkdir()
+    ids = list(dict.fromkeys(frame["unique_id"]))
+    for k in range(0, len(ids), 9):  # whole series per file, rows grouped by series
+        frame[frame["unique_id"].isin(ids[k:k + 9])].to_parquet(shards / f"{k:03d}.parquet",
+                                                                 index=False)
+    proc = _predict(store, tmp_path, f"input={shards}", "engine=spark", "spark.grouped=true",
+                    f"output={tmp_path / 'out'}", "chunk_series=4")
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    _check_output(tmp_path / "out", _reference(store, frame, ok), proc.stdout)

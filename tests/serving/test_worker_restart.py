@@ -120,6 +120,7 @@ def test_kill_9_of_one_of_two_workers_under_load(store, tmp_path, body):
         srv.stop()
 
 
+@pytest.mark.slow  # the default run restarts a worker of two (above)
 def test_with_one_worker_requests_in_the_gap_wait_and_are_answered(store, tmp_path, body):
     srv = _server(store, tmp_path, 1)
     try:
