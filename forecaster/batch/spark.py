@@ -42,12 +42,16 @@ class SparkResult:
 
 
 def session(master: str, app_name: str, conf: Mapping[str, str]):
-    """A Spark session on ``master``; its Python workers run this interpreter unless
-    ``PYSPARK_PYTHON`` says otherwise. Time stamps are read and written as UTC."""
+    """A Spark session on ``master`` (under ``spark-submit``, on its ``--master``); its Python
+    workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise. Time stamps are read
+    and written as UTC."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, whose --master wins
+        builder = builder.master(master)
+    builder = (builder.appName(app_name)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.showConsoleProgress", "false")
