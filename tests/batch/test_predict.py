@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from forecaster.batch import chunk_series
-from tests.conftest import MODEL_URI, run_cli, small_frame
+from forecaster.errors import UsageError
+from tests.conftest import MODEL_URI, compose_cfg, run_cli, small_frame
 
 BAD = {"short": "y", "gap": "ds", "nan_inside": "y", "all_nan": "y", "dup": "ds"}
 
@@ -91,12 +92,20 @@ def test_local_engine_equals_the_pyfunc_model_and_sets_bad_series_aside(store, t
         [pd.read_csv(shards / "a.csv"), pd.read_csv(shards / "b.csv")]), ok), proc.stdout)
 
 
+def _run_in_process(store: dict, tmp_path: Path, *args: str) -> dict:
+    from pipelines.predict import run
+
+    os.environ["MLFLOW_TRACKING_URI"] = store["MLFLOW_TRACKING_URI"]
+    return run(compose_cfg(tmp_path, [f"model_uri={MODEL_URI}", "progress=false", *args],
+                           config_name="predict"))
+
+
 def test_local_engine_reads_parquet_by_glob_with_a_shorter_horizon(store, tmp_path):
     frame, ok = _panel(12)
     frame.to_parquet(tmp_path / "panel-1.parquet", index=False)
-    proc = _predict(store, tmp_path, f"input={tmp_path}/panel-*.parquet", "horizon=3",
-                    f"output={tmp_path / 'out'}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = _run_in_process(store, tmp_path, f"input={tmp_path}/panel-*.parquet", "horizon=3",
+                             f"output={tmp_path / 'out'}")
+    assert counts["series"] == len(ok) and counts["errors"] == len(BAD)
     got = pd.read_parquet(tmp_path / "out" / "forecasts")
     assert got.groupby("unique_id").size().eq(3).all() and got["unique_id"].nunique() == len(ok)
 
@@ -104,23 +113,25 @@ def test_local_engine_reads_parquet_by_glob_with_a_shorter_horizon(store, tmp_pa
 def test_input_not_grouped_by_series_is_refused_before_anything_is_written(store, tmp_path):
     frame, _ = _panel(4)
     frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
-    proc = _predict(store, tmp_path, f"input={tmp_path / 'shuffled.csv'}",
-                    f"output={tmp_path / 'out'}")
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "are not together" in proc.stderr and "engine=spark" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    with pytest.raises(UsageError, match="are not together .* engine=spark"):
+        _run_in_process(store, tmp_path, f"input={tmp_path / 'shuffled.csv'}",
+                        f"output={tmp_path / 'out'}")
     assert not (tmp_path / "out").exists()
 
 
 def test_usage_errors_name_the_setting(store, tmp_path):
-    cases = {("input=nowhere/*.csv", f"output={tmp_path / 'o'}"): "input=nowhere/*.csv",
-             ("input=x.csv", f"output={tmp_path / 'o'}", "engine=dask"): "engine",
-             ("input=x.csv", "output=o", "model_uri=missing-folder"): "model_uri=missing-folder"}
     (tmp_path / "x.csv").write_text("unique_id,ds,y\na,2024-01-01,1\n")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "old.parquet").write_text("")
+    cases = {(f"input={tmp_path}/nowhere/*.csv", f"output={tmp_path / 'o'}"): "input=",
+             (f"input={tmp_path / 'x.csv'}", f"output={tmp_path / 'o'}", "engine=dask"): "engine",
+             (f"input={tmp_path / 'x.csv'}", f"output={tmp_path / 'o'}",
+              "model_uri=missing-folder"): "model_uri=missing-folder",
+             (f"input={tmp_path / 'x.csv'}", f"output={tmp_path / 'full'}"): "overwrite=true",
+             (f"input={tmp_path / 'x.csv'}", f"output={tmp_path / 'o'}", "horizon=99"): "horizon"}
     for args, needle in cases.items():
-        proc = _predict(store, tmp_path, *args)
-        assert proc.returncode == 2 and needle in proc.stderr, (args, proc.stderr[-2000:])
-        assert "Traceback" not in proc.stderr
+        with pytest.raises(UsageError, match=needle):
+            _run_in_process(store, tmp_path, *args)
 
 
 @pytest.mark.parametrize("rows", [1, 7, 96, 500])

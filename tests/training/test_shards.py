@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from forecaster.data import FeatureSpec, SeriesScaler
 from forecaster.data.frames import DataValidationError, series_offsets, validate_frame
 from forecaster.data.shards import ShardWindows, assign_shards, scan_shards
-from tests.conftest import SMALL, run_cli, small_frame, store_uri
+from tests.conftest import SMALL, compose_cfg, run_cli, small_frame, store_uri
 
 READ = re.compile(r"epoch (\d+): reader (\d+) read shard (\S+) \((\d+) windows\)")
 SPLITS = {"val_size": 24, "test_size": 24}
@@ -93,26 +93,27 @@ def test_ddp_two_processes_read_each_shard_once_per_epoch(tmp_path):
     assert run.info.status == "FINISHED" and "test/mase" in run.data.metrics
 
 
-def test_the_same_configuration_trains_from_one_csv_and_from_shards(tmp_path):
+def test_the_same_configuration_trains_from_one_csv_and_from_shards(tmp_path, small_csv):
+    """The configuration of every other training test (SMALL, a CSV) with a glob of shards."""
+    from forecaster.training import train
+
     _shards(tmp_path / "shards")
-    small_frame(n_series=8).to_csv(tmp_path / "all.csv", index=False)
-    for name, path in (("csv", tmp_path / "all.csv"), ("shards", f"{tmp_path}/shards/*.parquet")):
-        proc = run_cli([*SMALL, f"data.path={path}", "registry.enabled=false",
-                        f"logger.tracking_uri={store_uri(tmp_path)}",
-                        f"hydra.run.dir={tmp_path / name}"], cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = compose_cfg(tmp_path, [*SMALL, f"data.path={tmp_path}/shards/*.parquet",
+                                 "registry.enabled=false",
+                                 f"logger.tracking_uri={store_uri(tmp_path)}"])
+    result = train(cfg)
+    assert np.isfinite(result.metrics["test/mase"])
     client = MlflowClient(store_uri(tmp_path))
-    runs = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
-    assert len(runs) == 2
-    for run in runs:
-        assert run.info.status == "FINISHED" and np.isfinite(run.data.metrics["test/mase"])
+    (run,) = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
+    assert run.info.status == "FINISHED"
 
 
 def test_shards_need_the_sizes_set(tmp_path):
+    from forecaster.datamodule import DataModule
+    from forecaster.errors import ConfigError
+
     _shards(tmp_path / "shards")
-    args = [a for a in SMALL if not a.startswith(("input_size", "data.val_size"))]
-    proc = run_cli([*args, f"data.path={tmp_path / 'shards'}",
-                    f"logger.tracking_uri={store_uri(tmp_path)}",
-                    f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "input_size" in proc.stderr and "shards" in proc.stderr
+    for sizes in ({"val_size": 24}, {"input_size": 24}):
+        with pytest.raises(ConfigError, match="folder or glob of shards"):
+            DataModule(source="csv", path=str(tmp_path / "shards"), horizon=6, test_size=24,
+                       **sizes).load()
