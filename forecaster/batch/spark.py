@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import forecaster as _package
-from forecaster.batch.forecast import ERROR_COLUMNS, BatchModel, forecast_chunk
-from forecaster.batch.io import ERRORS_DIR, FORECASTS_DIR, _csv_header, chunk_series
+from forecaster.batch.forecast import ERROR_COLUMNS, BatchModel, check_columns, forecast_chunk
+from forecaster.batch.io import ERRORS_DIR, FORECASTS_DIR, _csv_header, chunk_series, read_batches
 from forecaster.errors import UsageError
 
 _MODELS: dict[str, object] = {}  # per Python worker: the model folder -> its Forecaster
@@ -125,6 +126,15 @@ def _forecast_partition(folder_name: str, horizon: int | None, chunk: int, schem
     return run
 
 
+def _read_files(fmt: str, run_chunks):
+    """``mapInArrow`` over file paths: each file read with Arrow, its rows forecast."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for path in batch.column("path").to_pylist():
+                yield from run_chunks(read_batches([Path(path)], fmt))
+    return run
+
+
 def _batch(frame: pd.DataFrame, schema: pa.Schema) -> pa.RecordBatch:
     """``frame`` as a record batch of the output schema (time stamps in Spark's microseconds)."""
     arrays = []
@@ -150,31 +160,33 @@ def run(model: BatchModel, files: list[Path], fmt: str, output: Path, *, horizon
     ``output/errors`` (Parquet folders).
 
     ``grouped``: every input file holds whole series, its rows grouped by series (as shards
-    written by series are): each file is read as one partition and forecast where it lies,
-    without the shuffle and sort that group the rows otherwise (on 2 cores, about half the
-    time). A series found in two files makes the job fail after writing, naming the setting.
+    written by series are). The files are then the tasks: each Python worker reads its files
+    with Arrow (paths the executors can open: a shared filesystem) and forecasts them as
+    ``engine=local`` does, and Spark writes the answers; no Spark scan of the rows, no shuffle,
+    no sort. A series found in two files makes the job fail after writing, naming the setting.
     """
     from pyspark.sql import functions as F
 
-    spark = session(master, app_name, {
-        # grouped: a file is one partition, never split (its series would be cut)
-        **({"spark.sql.files.maxPartitionBytes": str(1 << 40)} if grouped else {}),
-        **(conf or {})})
+    spark = session(master, app_name, conf or {})
     with tempfile.TemporaryDirectory(prefix="forecaster-spark-") as tmp:
         tmp = Path(tmp)
         folder = shutil.copytree(model.folder, tmp / "model")  # its name on the executors
         spark.sparkContext.addFile(str(folder), recursive=True)
         spark.sparkContext.addPyFile(_package_zip(tmp))
-        frame = _read(spark, files, fmt, isinstance(model.forecaster.spec.freq, int))
-        from forecaster.batch.forecast import check_columns
-
-        check_columns(model.forecaster, frame.columns)
         n = partitions or 2 * spark.sparkContext.defaultParallelism
         schema, arrow = _output_schema(model)
-        if not grouped:
-            frame = frame.repartition(n, "unique_id").sortWithinPartitions("unique_id")
-        out = frame.mapInArrow(_forecast_partition(folder.name, horizon, chunk, arrow),
-                               schema).persist()
+        run_chunks = _forecast_partition(folder.name, horizon, chunk, arrow)
+        if grouped:  # a task per file (range partitioning of distinct numbers: one each)
+            check_columns(model.forecaster, pq.read_schema(files[0]).names
+                          if fmt == "parquet" else _csv_header(files[0]))
+            paths = spark.createDataFrame([(i, str(f.resolve())) for i, f in enumerate(files)],
+                                          "i long, path string").repartitionByRange(len(files), "i")
+            out = paths.mapInArrow(_read_files(fmt, run_chunks), schema).persist()
+        else:
+            frame = _read(spark, files, fmt, isinstance(model.forecaster.spec.freq, int))
+            check_columns(model.forecaster, frame.columns)
+            out = (frame.repartition(n, "unique_id").sortWithinPartitions("unique_id")
+                   .mapInArrow(run_chunks, schema).persist())
         forecast_cols = [F.col(f"`{c}`") for c in schema.names if c not in ERROR_COLUMNS[1:]]
         out.where(F.col("rule").isNull()).select(*forecast_cols).write.mode("overwrite") \
             .parquet(str(output / FORECASTS_DIR))
@@ -195,7 +207,8 @@ def run(model: BatchModel, files: list[Path], fmt: str, output: Path, *, horizon
     result = SparkResult(series=rows // h, rows=rows, errors=errors, by_field=by_field)
     distinct = {k: r["series"] for k, r in ok.items()} if grouped else {}
     if distinct and (distinct.get(True, 0) * h != rows or distinct.get(False, 0) != errors):
-        raise UsageError(f"{output}: some series were forecast from part of their rows: with "
-                         "spark.grouped=true every input file must hold whole series; run "
-                         "again with spark.grouped=false")
+        raise UsageError(f"{output}: some series are in more than one input file, so their "
+                         "forecasts there come from part of their rows: with spark.grouped=true "
+                         "every input file must hold whole series; run again with "
+                         "spark.grouped=false")
     return result
