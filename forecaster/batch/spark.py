@@ -7,8 +7,8 @@ worker its partition as Arrow batches, which are regrouped into chunks of whole 
 forecast with the same code as ``engine=local`` (:func:`forecast_chunk`). The model's folder
 travels with ``SparkContext.addFile`` and the ``forecaster`` package with ``addPyFile``, so
 executors need torch, numpy, pandas and safetensors installed, not the project; each Python
-worker loads the model once. Forecasts and invalid series come out of one pass and are
-written as two Parquet folders.
+worker loads the model once. One pass writes the forecasts; the invalid series (a row each)
+reach the driver through an accumulator and are written beside them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark.accumulators import AccumulatorParam
 
 import forecaster as _package
-from forecaster.batch.forecast import ERROR_COLUMNS, BatchModel, check_columns, forecast_chunk
+from forecaster.batch.forecast import BatchModel, check_columns, forecast_chunk
 from forecaster.batch.io import ERRORS_DIR, FORECASTS_DIR, _csv_header, chunk_series, read_batches
 from forecaster.errors import UsageError
 
@@ -82,18 +83,16 @@ def _read(spark, files: list[Path], fmt: str, integer_ds: bool):
 
 
 def _output_schema(model: BatchModel):
-    """The output's Spark schema, and the same as Arrow."""
+    """The forecasts' Spark schema, and the same as Arrow."""
     from pyspark.sql import types as T
 
     f = model.forecaster
     ds = T.LongType() if isinstance(f.spec.freq, int) else T.TimestampNTZType()
     fields = [T.StructField("unique_id", T.StringType()), T.StructField("ds", ds)]
     fields += [T.StructField(c, T.FloatType()) for c in f.output_columns]
-    fields += [T.StructField(c, T.StringType()) for c in ERROR_COLUMNS[1:]]
     arrow = pa.schema([("unique_id", pa.string()),
                        ("ds", pa.int64() if isinstance(f.spec.freq, int) else pa.timestamp("us")),
-                       *[(c, pa.float32()) for c in f.output_columns],
-                       *[(c, pa.string()) for c in ERROR_COLUMNS[1:]]])
+                       *[(c, pa.float32()) for c in f.output_columns]])
     return T.StructType(fields), arrow
 
 
@@ -111,18 +110,30 @@ def _worker_model(folder_name: str):
     return _MODELS[folder_name]
 
 
-def _forecast_partition(folder_name: str, horizon: int | None, chunk: int, schema: pa.Schema):
+class _Rows(AccumulatorParam):
+    """An accumulator of rows (the invalid series, a few): lists, added up."""
+
+    def zero(self, value):
+        return []
+
+    def addInPlace(self, a, b):
+        a.extend(b)
+        return a
+
+
+def _forecast_partition(folder_name: str, horizon: int | None, chunk: int, schema: pa.Schema,
+                        invalid):
     """The function ``mapInArrow`` runs on each partition: Arrow batches in (rows grouped by
-    series), Arrow batches out (forecast rows, then a row per invalid series)."""
-    values = [n for n in schema.names if n not in ("unique_id", "ds", *ERROR_COLUMNS[1:])]
+    series), forecast rows out; the invalid series go to the ``invalid`` accumulator (the
+    driver writes them), so that one pass over the data writes the forecasts."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = _worker_model(folder_name)
         for frame in chunk_series(batches, chunk):
             forecasts, errors = forecast_chunk(model, frame, horizon)
-            yield _batch(forecasts.assign(field=None, rule=None), schema)
+            yield _batch(forecasts, schema)
             if len(errors):
-                yield _batch(errors.assign(ds=None, **{c: None for c in values}), schema)
+                invalid.add([tuple(map(str, row)) for row in errors.itertuples(index=False)])
     return run
 
 
@@ -175,40 +186,36 @@ def run(model: BatchModel, files: list[Path], fmt: str, output: Path, *, horizon
         spark.sparkContext.addPyFile(_package_zip(tmp))
         n = partitions or 2 * spark.sparkContext.defaultParallelism
         schema, arrow = _output_schema(model)
-        run_chunks = _forecast_partition(folder.name, horizon, chunk, arrow)
+        invalid = spark.sparkContext.accumulator([], _Rows())
+        run_chunks = _forecast_partition(folder.name, horizon, chunk, arrow, invalid)
         if grouped:  # a task per file (range partitioning of distinct numbers: one each)
             check_columns(model.forecaster, pq.read_schema(files[0]).names
                           if fmt == "parquet" else _csv_header(files[0]))
             paths = spark.createDataFrame([(i, str(f.resolve())) for i, f in enumerate(files)],
                                           "i long, path string").repartitionByRange(len(files), "i")
-            out = paths.mapInArrow(_read_files(fmt, run_chunks), schema).persist()
+            out = paths.mapInArrow(_read_files(fmt, run_chunks), schema)
         else:
             frame = _read(spark, files, fmt, isinstance(model.forecaster.spec.freq, int))
             check_columns(model.forecaster, frame.columns)
             out = (frame.repartition(n, "unique_id").sortWithinPartitions("unique_id")
-                   .mapInArrow(run_chunks, schema).persist())
-        forecast_cols = [F.col(f"`{c}`") for c in schema.names if c not in ERROR_COLUMNS[1:]]
-        out.where(F.col("rule").isNull()).select(*forecast_cols).write.mode("overwrite") \
-            .parquet(str(output / FORECASTS_DIR))
-        out.where(F.col("rule").isNotNull()).select(*ERROR_COLUMNS).write.mode("overwrite") \
-            .parquet(str(output / ERRORS_DIR))
-        # a series per error row; forecast series: rows / horizon (distinct ids only to check
-        # spark.grouped, which costs a shuffle)
-        series = [F.countDistinct("unique_id").alias("series")] if grouped else []
-        counts = out.groupBy(F.col("rule").isNull().alias("ok")).agg(
-            F.count("*").alias("rows"), *series).collect()
-        by_field = {r["field"]: r["n"] for r in out.where(F.col("rule").isNotNull())
-                    .groupBy("field").agg(F.count("*").alias("n")).collect()}
-        out.unpersist()
-    h = horizon or model.forecaster.horizon
-    ok = {r["ok"]: r for r in counts}
-    rows = ok[True]["rows"] if True in ok else 0
-    errors = ok[False]["rows"] if False in ok else 0
-    result = SparkResult(series=rows // h, rows=rows, errors=errors, by_field=by_field)
-    distinct = {k: r["series"] for k, r in ok.items()} if grouped else {}
-    if distinct and (distinct.get(True, 0) * h != rows or distinct.get(False, 0) != errors):
+                   .mapInArrow(run_chunks, schema))
+        out.write.mode("overwrite").parquet(str(output / FORECASTS_DIR))
+        # a task run twice (a retry, speculation) adds its rows twice: one per series
+        errors = sorted(dict((row[0], row) for row in invalid.value).values())
+        spark.createDataFrame(errors, "unique_id string, field string, rule string") \
+            .coalesce(1).write.mode("overwrite").parquet(str(output / ERRORS_DIR))
+        written = spark.read.parquet(str(output / FORECASTS_DIR))
+        rows = written.count()  # from the files' footers
+        # spark.grouped: a series in two files would have two forecasts (a shuffle to check)
+        split = grouped and written.select(F.countDistinct("unique_id")).first()[0] * (
+            horizon or model.forecaster.horizon) != rows
+    if split:
         raise UsageError(f"{output}: some series are in more than one input file, so their "
                          "forecasts there come from part of their rows: with spark.grouped=true "
                          "every input file must hold whole series; run again with "
                          "spark.grouped=false")
-    return result
+    by_field: dict[str, int] = {}
+    for _, field, _ in errors:
+        by_field[field] = by_field.get(field, 0) + 1
+    return SparkResult(series=rows // (horizon or model.forecaster.horizon), rows=rows,
+                       errors=len(errors), by_field=by_field)
