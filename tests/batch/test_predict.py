@@ -204,3 +204,21 @@ def test_spark_grouped_files_skip_the_shuffle_and_equal_the_pyfunc_model(store, 
                     f"output={tmp_path / 'out'}", "chunk_series=4")
     assert proc.returncode == 0, proc.stderr[-5000:]
     _check_output(tmp_path / "out", _reference(store, frame, ok), proc.stdout)
+
+
+def test_the_scale_benchmark_runs(tmp_path):
+    """bench/predict_scale.py on a tiny panel (its figures are in docs/benchmarks.md)."""
+    import subprocess
+    import sys
+
+    from forecaster.data import FeatureSpec
+    from tests.conftest import ROOT, subprocess_env
+    from tests.serving.conftest import toy_forecaster
+
+    toy_forecaster(FeatureSpec(104, 52, freq="7D"), known=["x"]).save(tmp_path / "model")
+    proc = subprocess.run([sys.executable, "bench/predict_scale.py", "--model",
+                           str(tmp_path / "model"), "--series", "300", "--engines", "reference",
+                           "local", "--work", str(tmp_path / "work")], cwd=ROOT,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "| local | 300 |" in proc.stdout and "| reference | 300 |" in proc.stdout
