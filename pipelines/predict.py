@@ -11,6 +11,7 @@ as Parquet parts, and prints one summary line. See docs/scale-out.md for cluster
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -59,7 +60,11 @@ def run(cfg: DictConfig) -> dict:
             raise UsageError(f"horizon={horizon}: at most the model's horizon "
                              f"{model.forecaster.horizon}")
         if cfg.engine == "spark":
-            from forecaster.batch import spark
+            try:
+                from forecaster.batch import spark
+            except ImportError as err:
+                raise UsageError(f"engine=spark needs pyspark ({err}): pip install -e "
+                                 "'.[spark]', and a Java 17 runtime") from None
 
             result = spark.run(model, files, fmt, output, horizon=horizon,
                                chunk=int(cfg.chunk_series), master=str(cfg.spark.master),
@@ -91,6 +96,8 @@ def _local(model, files, fmt, output: Path, horizon, chunk: int, progress: bool)
     from forecaster.batch.io import run_starts
 
     total = check_grouped(files, fmt)
+    for folder in (FORECASTS_DIR, ERRORS_DIR):  # overwrite=true: no part of an earlier run stays
+        shutil.rmtree(output / folder, ignore_errors=True)
     forecasts, errors = PartWriter(output / FORECASTS_DIR), PartWriter(output / ERRORS_DIR)
     by_field: dict[str, int] = {}
     with tqdm(total=total, unit="series", disable=not progress, file=sys.stderr,
