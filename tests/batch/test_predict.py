@@ -148,6 +148,7 @@ def test_chunks_hold_whole_series(rows):
     assert all(c["unique_id"].nunique() >= 3 for c in chunks[:-1])
 
 
+@pytest.mark.slow  # ~40 s of Spark; the default run covers the same chunk code (engine=local)
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or not (
     shutil.which("java") or os.environ.get("JAVA_HOME")),
     reason="needs the spark extra (pip install -e '.[spark]') and a Java 17 runtime; CI has both")
