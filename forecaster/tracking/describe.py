@@ -68,8 +68,18 @@ def log_data_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_series:
         warnings.filterwarnings("ignore", message="Starting with pandas version 4.0")
         source = HTTPDatasetSource(source_uri) if source_uri.startswith("http") else source_uri
         dataset = mlflow.data.from_pandas(df, source=source, name=name, targets="y")
-    mlflow.log_input(dataset, context=context,
-                     tags={"rows": str(len(df)), "series": str(n_series), "frequency": str(freq)})
+    tags = {"rows": str(len(df)), "series": str(n_series), "frequency": str(freq)}
+    for attempt in range(3):
+        try:
+            mlflow.log_input(dataset, context=context, tags=tags)
+            return
+        except mlflow.exceptions.MlflowException as err:
+            # MLflow looks the dataset up, then inserts it: two runs of one experiment logging
+            # the same data at once both insert, and the second breaks the table's unique key.
+            # The dataset is there now, so the next try links this run to it.
+            if "UNIQUE constraint" not in str(err) and "IntegrityError" not in str(err) \
+                    or attempt == 2:
+                raise
 
 
 def comparison(table: Mapping[str, Mapping[str, float]], reference: str = "seasonal_naive"
