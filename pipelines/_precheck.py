@@ -8,7 +8,6 @@ that sentence on stderr and exit status 2; ``HYDRA_FULL_ERROR=1`` lets the trace
 
 from __future__ import annotations
 
-import csv
 import difflib
 import os
 import sys
@@ -20,7 +19,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from forecaster.data.files import input_files, is_many
+from forecaster.data.files import header, input_files, is_many
 from forecaster.errors import UsageError
 
 EXIT_USAGE = 2  # what argparse and most CLIs return for bad arguments
@@ -111,7 +110,7 @@ def check_data_source(data: DictConfig) -> None:
         raise UsageError(f"data.path={data.path}: expected a .csv or .parquet file, a folder "
                          "or a glob of them")
     try:
-        columns = _header(path)
+        columns = header(path)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise UsageError(f"data.path={data.path} cannot be read: {err}") from err
     wide = bool(data.get("wide", False))
@@ -128,13 +127,3 @@ def check_data_source(data: DictConfig) -> None:
             "Map yours with data.time_col=COLUMN data.target_col=COLUMN data.id_col=COLUMN "
             "(no id column: one series), or data.wide=true for a time column plus one column "
             "per series")
-
-
-def _header(path: Path) -> list[str]:
-    """The column names of a ``.csv`` (first line) or ``.parquet`` file (its schema)."""
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq  # only for parquet files; the CSV path stays light
-
-        return list(pq.read_schema(path).names)
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f), [])

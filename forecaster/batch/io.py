@@ -10,7 +10,6 @@ the panel. That needs every series' rows to be contiguous (sorted or grouped by
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -21,16 +20,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from forecaster.data.files import FORMATS, input_files  # noqa: F401 (part of this API)
+from forecaster.data.files import FORMATS, header, input_files  # noqa: F401 (part of this API)
 from forecaster.errors import UsageError
 
 FORECASTS_DIR, ERRORS_DIR = "forecasts", "errors"
 BATCH_ROWS = 65_536
-
-
-def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return next(csv.reader(f), [])
 
 
 def to_pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
@@ -54,20 +48,12 @@ def read_batches(files: Sequence[Path], fmt: str, columns: Sequence[str] | None 
             yield from pq.ParquetFile(path).iter_batches(
                 batch_size=batch_rows, columns=list(columns) if columns else None)
             continue
-        header = _csv_header(path)
         types = {c: pa.string() if c == "unique_id" else pa.float64()
-                 for c in header if c != "ds"}
+                 for c in header(path) if c != "ds"}
         yield from pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=1 << 22),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, include_columns=list(columns) if columns else None))
-
-
-def _ids(rows: pa.RecordBatch | pa.Table | pd.DataFrame) -> pa.Array | pa.ChunkedArray:
-    """The ``unique_id`` column as Arrow (no copy for Arrow rows and pandas' Arrow strings)."""
-    if isinstance(rows, pd.DataFrame):
-        return pa.array(rows["unique_id"])
-    return rows.column("unique_id")
 
 
 def run_starts(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -93,7 +79,7 @@ def check_grouped(files: Sequence[Path], fmt: str) -> int:
     last = None
     try:
         for batch in read_batches(files, fmt, columns=["unique_id"]):
-            ids = _ids(batch)
+            ids = batch.column("unique_id")
             if not len(ids):
                 continue
             run_ids = ids.take(pa.array(run_starts(ids))).to_pylist()
@@ -113,39 +99,26 @@ def check_grouped(files: Sequence[Path], fmt: str) -> int:
     return len(seen)
 
 
-def _concat(parts: list):
-    if isinstance(parts[0], pd.DataFrame):
-        return pd.concat(parts, ignore_index=True)
-    return pa.Table.from_batches([b for p in parts for b in (
-        p.to_batches() if isinstance(p, pa.Table) else [p])])
-
-
-def _frame(rows) -> pd.DataFrame:
-    return rows.reset_index(drop=True) if isinstance(rows, pd.DataFrame) else to_pandas(rows)
-
-
-def chunk_series(batches: Iterable, n_series: int) -> Iterator[pd.DataFrame]:
-    """Regroup a stream of rows grouped by series (Arrow record batches, or pandas frames as
-    Spark hands them) into pandas frames of whole series, at least ``n_series`` each (the last
-    may hold fewer); a series is never split. The rows are cut as Arrow and converted to
-    pandas once per chunk."""
-    buffer: list = []
+def chunk_series(batches: Iterable[pa.RecordBatch], n_series: int) -> Iterator[pd.DataFrame]:
+    """Regroup a stream of Arrow record batches (rows grouped by series) into pandas frames of
+    whole series, at least ``n_series`` each (the last may hold fewer); a series is never split.
+    The rows are cut as Arrow and converted to pandas once per chunk."""
+    buffer: list[pa.RecordBatch] = []
     runs, last = 0, None
     for batch in batches:
         if not len(batch):
             continue
-        ids = _ids(batch)
+        ids = batch.column("unique_id")
         runs += len(run_starts(ids)) - (1 if last is not None and ids[0].as_py() == last else 0)
         last = ids[-1].as_py()
         buffer.append(batch)
         if runs > n_series:  # all but the last series, which may go on in the next batch
-            whole = _concat(buffer)
-            cut = int(run_starts(_ids(whole))[-1])
-            yield _frame(whole[:cut] if isinstance(whole, pd.DataFrame) else whole.slice(0, cut))
-            buffer = [whole[cut:] if isinstance(whole, pd.DataFrame) else whole.slice(cut)]
-            runs = 1
+            whole = pa.Table.from_batches(buffer)
+            cut = int(run_starts(whole.column("unique_id"))[-1])
+            yield to_pandas(whole.slice(0, cut))
+            buffer, runs = whole.slice(cut).to_batches(), 1
     if buffer:
-        yield _frame(_concat(buffer))
+        yield to_pandas(pa.Table.from_batches(buffer))
 
 
 class PartWriter:

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pyspark.accumulators import AccumulatorParam
 
 import forecaster as _package
 from forecaster.batch.forecast import BatchModel, check_columns, forecast_chunk
-from forecaster.batch.io import ERRORS_DIR, FORECASTS_DIR, _csv_header, chunk_series, read_batches
+from forecaster.batch.io import ERRORS_DIR, FORECASTS_DIR, chunk_series, read_batches
+from forecaster.data.files import header
 from forecaster.errors import UsageError
 
 _MODELS: dict[str, object] = {}  # per Python worker: the model folder -> its Forecaster
@@ -76,9 +76,9 @@ def _read(spark, files: list[Path], fmt: str, integer_ds: bool):
 
     # as engine=local reads CSV: ids as text, every column but ds as a number; ds as text
     # the model parses (date-times), or integers for a model of an integer index
-    header = _csv_header(files[0])
     types = {"unique_id": T.StringType(), "ds": T.LongType() if integer_ds else T.StringType()}
-    schema = T.StructType([T.StructField(c, types.get(c, T.DoubleType())) for c in header])
+    schema = T.StructType([T.StructField(c, types.get(c, T.DoubleType()))
+                           for c in header(files[0])])
     return spark.read.csv(paths, header=True, schema=schema, mode="FAILFAST")
 
 
@@ -189,8 +189,7 @@ def run(model: BatchModel, files: list[Path], fmt: str, output: Path, *, horizon
         invalid = spark.sparkContext.accumulator([], _Rows())
         run_chunks = _forecast_partition(folder.name, horizon, chunk, arrow, invalid)
         if grouped:  # a task per file (range partitioning of distinct numbers: one each)
-            check_columns(model.forecaster, pq.read_schema(files[0]).names
-                          if fmt == "parquet" else _csv_header(files[0]))
+            check_columns(model.forecaster, header(files[0]))
             paths = spark.createDataFrame([(i, str(f.resolve())) for i, f in enumerate(files)],
                                           "i long, path string").repartitionByRange(len(files), "i")
             out = paths.mapInArrow(_read_files(fmt, run_chunks), schema)

@@ -3,6 +3,7 @@ starting with ``_`` or ``.`` are skipped, as Spark writes them) or a glob."""
 
 from __future__ import annotations
 
+import csv
 import glob
 from pathlib import Path
 
@@ -42,3 +43,13 @@ def input_files(spec: str, key: str = "input") -> tuple[list[Path], str]:
     if len(kinds) > 1:
         raise UsageError(f"{key}={spec}: mixes CSV and Parquet files; give one kind")
     return files, kinds.pop()
+
+
+def header(path: Path) -> list[str]:
+    """The column names of a ``.csv`` (its first line) or ``.parquet`` file (its schema)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq  # only for parquet files; the CSV path stays light
+
+        return list(pq.read_schema(path).names)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f), [])

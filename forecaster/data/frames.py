@@ -65,7 +65,7 @@ def load_frame(
     suffix = path.suffix.lower()
     if suffix == ".csv":
         raw = pd.read_csv(path)
-    elif suffix == ".parquet":
+    elif suffix in (".parquet", ".pq"):
         raw = pd.read_parquet(path)
     else:
         raise ValueError(f"{path.name}: unsupported suffix {suffix!r}; expected .csv or .parquet")

@@ -23,19 +23,18 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from forecaster.data.features import FeatureSpec
-from forecaster.data.frames import DataValidationError, same_freq, series_offsets, validate_frame
+from forecaster.data.frames import (
+    DataValidationError,
+    load_frame,
+    same_freq,
+    series_offsets,
+    validate_frame,
+)
 from forecaster.data.scalers import SeriesScaler
 from forecaster.data.splits import split_windows
 from forecaster.data.windows import Panel, WindowDataset
 
 log = logging.getLogger(__name__)
-
-
-def read_shard(path: Path) -> pd.DataFrame:
-    """One shard as a long frame (``.parquet`` or ``.csv``)."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
 
 
 @dataclass
@@ -69,7 +68,7 @@ def _shard(path: Path, spec: FeatureSpec, val_size: int, test_size: int, fill: s
     L, H = spec.input_size, spec.horizon
     try:
         clean, freq, _ = validate_frame(
-            read_shard(path), min_length=L + H + val_size + test_size, fill=fill,
+            load_frame(path), min_length=L + H + val_size + test_size, fill=fill,
             futr_exog=spec.futr_exog, static_cols=spec.static_cols,
             length_rule=f"input_size {L} + horizon {H} + val_size {val_size} + "
                         f"test_size {test_size}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from forecaster.batch import chunk_series
@@ -137,7 +138,8 @@ def test_usage_errors_name_the_setting(store, tmp_path):
 @pytest.mark.parametrize("rows", [1, 7, 96, 500])
 def test_chunks_hold_whole_series(rows):
     frame, _ = _panel(9)
-    batches = [frame.iloc[i:i + rows] for i in range(0, len(frame), rows)]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    batches = table.to_batches(max_chunksize=rows)
     chunks = list(chunk_series(batches, 3))
     assert sum(len(c) for c in chunks) == len(frame)
     seen: set[str] = set()
