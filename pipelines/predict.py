@@ -125,7 +125,7 @@ def summary(counts: dict, output: str) -> str:
 def main(cfg: DictConfig) -> None:
     with _precheck.checked():
         counts = run(cfg)
-    print(summary(counts, str(cfg.output)), flush=True)
+    print(summary(counts, str(Path(str(cfg.output)))), flush=True)  # no doubled slash
 
 
 if __name__ == "__main__":
