@@ -58,7 +58,7 @@ def bare_app():
         # (200 req/s, p99 390 ms here), a weaker reference
         errors = []
         horizon = model.check_horizon(request.horizon, errors)
-        s = model.check_series(None, request.values, request.timestamps, request.covariates,
+        s = model.check_series(None, request.values, request.last_timestamp, request.covariates,
                                horizon, (), errors)
         if errors:
             return Response(json.dumps(rules.RequestError(errors).to_dict()), 400)

@@ -27,7 +27,7 @@ def requests() -> dict[str, dict]:
     def series(end: int) -> dict:
         rows = clean.iloc[len(clean) - end - INPUT_SIZE:len(clean) - end]
         return {"values": [round(float(v), 4) for v in rows["y"]],
-                "timestamps": [t.strftime("%Y-%m-%d") for t in rows["ds"]]}
+                "last_timestamp": rows["ds"].iloc[-1].strftime("%Y-%m-%d")}
 
     batch = [{"id": "co2", **series(0)}, {"id": "co2-year-before", **series(WEEKS_PER_YEAR)}]
     return {"forecast.json": series(0), "forecast_batch.json": {"series": batch}}

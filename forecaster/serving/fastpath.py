@@ -63,7 +63,7 @@ class FastPath:
         try:
             values, _, _ = self.forecaster.predict_arrays(**self.arrays(series))
         except DataValidationError as err:  # a rule the checks above missed: still the client's
-            field = "timestamps" if "'ds'" in str(err) else "values"
+            field = "last_timestamp" if "'ds'" in str(err) else "values"
             raise RequestError([FieldError((field,), str(err), "data_validation")]) from err
         return values  # [B, H, Q]
 

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data.features import future_grid
-from forecaster.data.frames import DataValidationError, parse_timestamps, same_freq, series_freq
+from forecaster.data.frames import DataValidationError, parse_timestamps, to_offset_any
 from forecaster.serving.schemas import clip, detail, error_body
 
-_ORIGIN = pd.Timestamp("2000-01-01")  # ds of a history sent without timestamps (not returned)
+_EARLIEST, _LATEST = (f"{t:%Y-%m-%d}" for t in (pd.Timestamp.min.ceil("D"),
+                                                  pd.Timestamp.max.floor("D")))
+_ORIGIN = pd.Timestamp("2000-01-01")  # ds of a history sent without last_timestamp (not returned)
 
 
 def _is_aware(timestamp: str) -> bool:
@@ -50,7 +52,7 @@ class Series:
     id: str | None  # None: a /forecast request, named by its position in the pass
     values: Sequence[float]
     ds: pd.DatetimeIndex
-    future_ds: list[str] | None  # returned timestamps (only when the request had timestamps)
+    future_ds: list[str] | None  # the forecast's stamps (when the request had last_timestamp)
     covariates: dict[str, Sequence[float]]
 
 
@@ -64,9 +66,10 @@ class Rules:
         if horizon > self.horizon:
             errors.append(FieldError(("horizon",), f"horizon must be at most the model's horizon "
                                      f"{self.horizon}, got {horizon}", "less_than_equal"))
+            return self.horizon  # the series are still checked, against the model's horizon
         return horizon
 
-    def check_series(self, id: str, values: Sequence[float], timestamps: Sequence[str] | None,
+    def check_series(self, id: str, values: Sequence[float], last_timestamp: str | None,
                      covariates: dict[str, Sequence[float]] | None, horizon: int,
                      loc: tuple, errors: list[FieldError]) -> Series | None:
         n_errors = len(errors)
@@ -79,7 +82,7 @@ class Rules:
         if n < self.input_size:
             errors.append(FieldError((*loc, "values"), f"values needs at least the model's "
                                      f"input_size {self.input_size} values, got {n}", "too_short"))
-        ds, future = self._check_timestamps(timestamps, n, horizon, loc, errors)
+        ds, future = self._check_last_timestamp(last_timestamp, n, horizon, loc, errors)
         covariates = covariates or {}
         unknown = sorted(set(covariates) - set(self.futr_exog))
         if unknown:
@@ -107,44 +110,48 @@ class Rules:
             return pd.Index(np.arange(n, dtype=np.int64) * int(self.freq))
         return pd.date_range(_ORIGIN, periods=n, freq=self.freq or "D")
 
-    def _check_timestamps(self, timestamps, n, horizon, loc, errors):
-        loc = (*loc, "timestamps")
-        if timestamps is None:
+    def _check_last_timestamp(self, last: str | None, n: int, horizon: int, loc: tuple,
+                              errors: list[FieldError]):
+        """The values' times from the time of the last one: ``(ds [n], forecast stamps [h])``.
+
+        The other values step back from ``last`` at the model's frequency, so a request cannot
+        send times that disagree with its values. A time between two steps of an anchored
+        frequency names the step whose period holds it: it rolls forward to a month, quarter or
+        year end (``ME``) or to the week's day (``W-SAT``: weeks ending on Saturdays), and back
+        to a month, quarter or year start (``MS``) or to the business day before (``B``).
+        """
+        loc = (*loc, "last_timestamp")
+        if last is None:
             if self.calendar:
-                errors.append(FieldError(loc, f"timestamps are required: the model derives "
-                                         f"calendar features {self.calendar} from them", "missing"))
+                errors.append(FieldError(loc, f"last_timestamp is required: the model derives "
+                                         f"calendar features {self.calendar} from the values' "
+                                         "times", "missing"))
                 return None, None
             return self._synthetic_ds(n), None
-        if len(timestamps) != n:
-            errors.append(FieldError(loc, f"timestamps must have one entry per value ({n}), got "
-                                     f"{len(timestamps)}", "wrong_length"))
+        if not isinstance(self.freq, str):
+            errors.append(FieldError(loc, "this model counts time in integer steps, not dates: "
+                                     "send no last_timestamp", "extra_forbidden"))
             return None, None
         try:
-            ds = parse_timestamps(timestamps)  # [n] naive, UTC for aware stamps
+            t = pd.Timestamp(parse_timestamps([last])[0])  # naive, UTC for an aware stamp
         except DataValidationError as err:
-            errors.append(FieldError(loc, f"timestamps {err}", "datetime_parsing"))
+            errors.append(FieldError(loc, f"last_timestamp {err}", "datetime_parsing"))
             return None, None
-        steps = np.diff(ds.view(np.int64))
-        if (steps == 0).any():
-            errors.append(FieldError(loc, "timestamps must be unique", "duplicated"))
+        offset = to_offset_any(self.freq)
+        if not offset.is_on_offset(t):  # the step whose period holds t
+            ends = type(offset).__name__.endswith("End") or isinstance(offset, pd.offsets.Week)
+            t = offset.rollforward(t) if ends else offset.rollback(t)
+        try:
+            ds = (pd.date_range(end=t, periods=n, freq=offset) if self.calendar
+                  else self._synthetic_ds(n))  # the history's times are read for calendars only
+            future = future_grid(np.array([t.to_datetime64()]), self.freq, horizon)[0]  # [h]
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            errors.append(FieldError(
+                loc, f"{n} values and {horizon} forecast steps at the model's frequency "
+                f"{self.freq!r} around {t} reach beyond the times the model can represent "
+                f"({_EARLIEST} to {_LATEST}); send fewer values or a smaller horizon",
+                "out_of_range"))
             return None, None
-        if (steps < 0).any():
-            errors.append(FieldError(loc, "timestamps must be sorted in increasing order",
-                                     "unsorted"))
-            return None, None
-        freq = series_freq(ds) if n >= 2 else self.freq
-        if freq is None:
-            errors.append(FieldError(loc, "timestamps must be evenly spaced (a regular "
-                                     "frequency)", "irregular"))
-            return None, None
-        if self.freq is not None:
-            if not same_freq(self.freq, freq, at=ds[:-1]):
-                errors.append(FieldError(loc, f"timestamps must be at the model's frequency "
-                                         f"{self.freq!r}, got {freq!r}", "frequency"))
-                return None, None
-            freq = self.freq
-        future = future_grid(ds[-1:], freq, horizon)[0]  # [h]
         # an aware request gets its forecast's stamps in UTC, marked so; a naive one, naive
-        suffix = "+00:00" if _is_aware(timestamps[-1]) else ""
-        ds = pd.DatetimeIndex(ds)
-        return ds, [t.isoformat() + suffix for t in pd.DatetimeIndex(future)]
+        suffix = "+00:00" if _is_aware(last) else ""
+        return ds, [ts.isoformat() + suffix for ts in pd.DatetimeIndex(future)]

@@ -2,7 +2,7 @@
 
 Every rule that does not depend on the loaded model is a pydantic constraint here, so
 ``/docs.json`` states it: strict types (no strings or booleans where numbers belong), finite
-float32 numbers only (``NaN``, ``Infinity``, ``1e309`` and ``1e39`` are rejected), non-empty
+numbers within +-1e30 only (``NaN``, ``Infinity``, ``1e309`` and ``1e39`` are rejected), non-empty
 lists, ``horizon >= 1`` and no unknown fields. The rules that depend on the model (at least
 ``input_size`` values, ``horizon`` at most the model's, the frequency, the covariate names) are
 checked by ``forecaster.serving.model.ServedModel`` and written into ``/docs.json`` by the
@@ -14,13 +14,10 @@ whose message names the field, the rule and what is needed (no class names, no l
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,16 +30,29 @@ from pydantic import (
 # read at import, so the limit the server enforces is the one /docs.json states
 MAX_BATCH_SERIES = int(os.environ.get("FORECASTER_MAX_BATCH_SERIES", 10_000))
 
-# the model computes in float32: a larger number would become infinite inside it
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX,
-                                le=FLOAT32_MAX)]
+# The model computes in float32 (at most 3.4e38): a value is at most 1e30 in size, so that a
+# forecast may reach 10^8 times beyond the history's range and still be a float32 (a history of
+# +-3e38 was forecast as infinity, though every value was a float32).
+MAX_VALUE = 1e30
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE)]
 Values = Annotated[list[Number], Field(
     min_length=1, description="The history, oldest first: finite numbers; at least the model's "
     "input_size of them (see /metadata). Only the last input_size are read.")]
-Timestamps = Annotated[list[Annotated[str, StringConstraints(strict=True, min_length=1)]], Field(
-    min_length=1, description="ISO-8601 time of each value: as many as values, strictly "
-    "increasing, evenly spaced. The forecast's timestamps continue at that frequency.")]
+# An ISO-8601 date or date-time from 1900 to 2199 that exists (no 2023-02-29), with an optional
+# UTC offset: every string it matches parses, so the schema states exactly what is accepted.
+_YEAR = r"(?:19|20|21)\d\d"
+_DATE = (rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])"
+         r"|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8]))"
+         r"|(?:19|20|21)(?:0[48]|[2468][048]|[13579][26])-02-29|2000-02-29)")
+_TIME = (r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?"
+         r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?")
+TIMESTAMP_PATTERN = f"^{_DATE}{_TIME}$"
+LastTimestamp = Annotated[str, StringConstraints(strict=True, pattern=TIMESTAMP_PATTERN), Field(
+    description="The time of the last value: an ISO-8601 date or date-time from 1900 to 2199, "
+    "e.g. 2001-12-29 or 2024-03-01T13:00:00+02:00. The other values are one step of the model's "
+    "frequency apart, oldest first: fill gaps before sending. A time with a UTC offset is read "
+    "in UTC, and the forecast's timestamps, which continue from it, come back in UTC.",
+    examples=["2001-12-29"])]
 Horizon = Annotated[int, Field(
     strict=True, ge=1, description="Steps to forecast: 1 to the model's horizon (see /metadata); "
     "default the model's horizon.")]
@@ -61,7 +71,7 @@ class ForecastRequest(_Strict):
     """One series' history."""
 
     values: Values
-    timestamps: Timestamps | None = None
+    last_timestamp: LastTimestamp | None = None
     horizon: Horizon | None = None
     covariates: Covariates | None = None
 
@@ -71,7 +81,7 @@ class SeriesInput(_Strict):
 
     id: SeriesId
     values: Values
-    timestamps: Timestamps | None = None
+    last_timestamp: LastTimestamp | None = None
     covariates: Covariates | None = None
 
 
@@ -112,8 +122,10 @@ class ModelRef(BaseModel):
 
 
 class ForecastResponse(BaseModel):
-    forecast: list[float] = Field(description="The point forecast (the median of a quantile model).")
-    timestamps: list[str] | None = Field(None, description="Present when timestamps were given.")
+    forecast: list[float] = Field(
+        description="The point forecast (the median of a quantile model).")
+    timestamps: list[str] | None = Field(
+        None, description="The forecast's times: present when last_timestamp was given.")
     intervals: dict[str, list[float]] | None = Field(
         None, description="Quantile level -> forecast, for quantile models: {'0.1': [...], ...}.")
     model: ModelRef
@@ -179,18 +191,25 @@ def _message(err: dict) -> str:
     given = err.get("input")
     if kind == "missing":
         return f"{where} is required"
+    if kind == "extra_forbidden" and err["loc"][-1:] == ("timestamps",):
+        return (f"{where} is no longer a field: send last_timestamp, the time of the last value "
+                "(the values are one step of the model's frequency apart)")
     if kind == "extra_forbidden":
         return f"{where} is not a field of this request (see /docs.json for the fields)"
     if kind == "finite_number":
         return f"{where} must be a finite number: NaN and Infinity are not numbers in JSON"
     if kind in ("less_than_equal", "greater_than_equal") and abs(ctx.get("le", ctx.get(
-            "ge", 0))) == FLOAT32_MAX:
-        return (f"{where} must be within the float32 range of the model, "
-                f"-{FLOAT32_MAX:.8g} to {FLOAT32_MAX:.8g}, got {given!r}")
+            "ge", 0))) == MAX_VALUE:
+        return (f"{where} must be within -1e30 to 1e30, got {given!r}: the model computes in "
+                "float32, and its forecasts must stay within float32's range; send the values "
+                "in larger units")
     if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
         bound = {"less_than_equal": "at most {le}", "greater_than_equal": "at least {ge}",
                  "less_than": "below {lt}", "greater_than": "above {gt}"}[kind].format(**ctx)
         return f"{where} must be {bound}, got {given!r}"
+    if kind == "string_pattern_mismatch" and err["loc"][-1:] == ("last_timestamp",):
+        return (f"{where} must be an ISO-8601 date or date-time from 1900 to 2199 that exists, "
+                f"like 2001-12-29 or 2024-03-01T13:00:00+02:00, got {clip(repr(given))}")
     if kind in ("too_short", "string_too_short"):
         return f"{where} needs at least {ctx['min_length']} item(s)" + (
             f", got {ctx['actual_length']}" if "actual_length" in ctx else "")

@@ -172,14 +172,18 @@ def _model_rules(d: dict, m: ServedModel) -> None:
     """Write the loaded model's rules and its runnable examples into the OpenAPI dict."""
     fc = d["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
     batch = d["paths"]["/forecast_batch"]["post"]["requestBody"]["content"]["application/json"]
-    for series in (fc["schema"]["properties"],
-                   d["components"]["schemas"]["SeriesInput"]["properties"]):
+    for schema in (fc["schema"], d["components"]["schemas"]["SeriesInput"]):
+        series = schema["properties"]
         series["values"]["minItems"] = m.input_size
         series["values"]["maxItems"] = m.max_length
-        ts = _branch(series["timestamps"])
-        ts["description"] += f" This model's frequency: {m.freq!r}."
-        if m.calendar:
-            ts["description"] += f" Required: the model reads calendar features {m.calendar}."
+        if isinstance(m.freq, str):
+            ts = _branch(series["last_timestamp"])
+            ts["description"] += f" This model's frequency: {m.freq!r}."
+            if m.calendar:
+                ts["description"] += f" Required: the model reads calendar features {m.calendar}."
+                schema["required"] = [*schema.get("required", []), "last_timestamp"]
+        else:  # integer time steps: the model has no dates, and the field is refused
+            series.pop("last_timestamp")
         cov = _branch(series["covariates"])
         cov["properties"] = {name: cov["additionalProperties"] for name in m.futr_exog}
         cov["required"], cov["additionalProperties"] = list(m.futr_exog), False
@@ -353,7 +357,7 @@ class ForecastService:
         m, batcher = self.current  # the model that answers, whatever a swap does meanwhile
         errors: list[rules.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
-        series = m.check_series(None, request.values, request.timestamps,
+        series = m.check_series(None, request.values, request.last_timestamp,
                                 request.covariates, horizon, (), errors)
         if errors:
             return _json(rules.RequestError(errors).to_dict(), 422)
@@ -386,7 +390,7 @@ class ForecastService:
                 errors.append(rules.FieldError(("series", k, "id"), f"series ids must be "
                                                  f"unique; {s.id!r} repeats", "duplicated"))
             seen.add(s.id)
-            series = m.check_series(s.id, s.values, s.timestamps, s.covariates, horizon,
+            series = m.check_series(s.id, s.values, s.last_timestamp, s.covariates, horizon,
                                     ("series", k), errors)
             if errors:
                 answers[k] = {"id": s.id, "errors": [e.to_dict() for e in errors]}

@@ -37,8 +37,8 @@ def test_example_files_are_the_co2_training_history():
     for name, body in make_requests.requests().items():
         assert json.loads((EXAMPLES / name).read_text()) == body, name
     one = json.loads((EXAMPLES / "forecast.json").read_text())
-    assert len(one["values"]) == 104 and one["timestamps"][-1] == "2001-12-29"
-    assert pd.Timestamp(one["timestamps"][0]).day_name() == "Saturday"  # pandas says W-SAT
+    assert len(one["values"]) == 104 and one["last_timestamp"] == "2001-12-29"
+    assert pd.Timestamp(one["last_timestamp"]).day_name() == "Saturday"  # pandas says W-SAT
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,8 @@ def co2_server(tmp_path_factory):
     """A model of the default shape whose stored input example is examples/forecast.json."""
     tmp = tmp_path_factory.mktemp("co2-model")
     one = json.loads((EXAMPLES / "forecast.json").read_text())
-    example = pd.DataFrame({"unique_id": "co2", "ds": one["timestamps"], "y": one["values"]})
+    ds = pd.date_range(end=one["last_timestamp"], periods=len(one["values"]), freq="7D")
+    example = pd.DataFrame({"unique_id": "co2", "ds": ds, "y": one["values"]})
     with folder_server(tmp, toy_forecaster(FeatureSpec(104, 52, freq="7D"), known=["co2"]),
                        ModelInfo(uri="test", name="forecaster-rnn", version="1"), example) as srv:
         yield srv
@@ -71,19 +72,21 @@ def test_readme_curl_commands_run_as_written(co2_server):
 
 
 def test_weekly_saturdays_and_aware_stamps_over_http(co2_server):
-    """The model is '7D'; Saturday dates (which pandas calls 'W-SAT') are answered 200, and
-    so are the same weeks with a UTC offset, their forecast stamps in UTC; days are named."""
+    """The model is '7D' on Saturdays (which pandas calls 'W-SAT'): the last Saturday is
+    answered 200, so is the same time with a UTC offset (its forecast stamps in UTC), and a date
+    that does not exist is named."""
     one = json.loads((EXAMPLES / "forecast.json").read_text())
     with httpx.Client(base_url=co2_server.url, timeout=30) as c:
-        start = pd.Timestamp("2001-01-06")  # a training date of the CO2 model
-        saturdays = [t.isoformat() for t in pd.date_range(start, periods=104, freq="W-SAT")]
-        r = c.post("/forecast", json={"values": one["values"], "timestamps": saturdays})
+        r = c.post("/forecast", json={"values": one["values"], "last_timestamp": "2001-12-29"})
         assert r.status_code == 200, r.text
-        aware = [f"{t}T00:00:00+02:00" for t in one["timestamps"]]
-        r = c.post("/forecast", json={"values": one["values"], "timestamps": aware, "horizon": 2})
+        assert r.json()["timestamps"][:2] == ["2002-01-05T00:00:00", "2002-01-12T00:00:00"]
+        r = c.post("/forecast", json={"values": one["values"], "horizon": 2,
+                                      "last_timestamp": "2001-12-29T00:00:00+02:00"})
         assert r.status_code == 200, r.text
         assert r.json()["timestamps"] == ["2002-01-04T22:00:00+00:00", "2002-01-11T22:00:00+00:00"]
-        daily = [t.isoformat() for t in pd.date_range(start, periods=104, freq="D")]
-        r = c.post("/forecast", json={"values": one["values"], "timestamps": daily})
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["timestamps"], r.text
-        assert "the model's frequency '7D', got 'D'" in r.text
+        r = c.post("/forecast", json={"values": one["values"], "last_timestamp": "2001-02-29"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["last_timestamp"], r.text
+        assert "that exists" in r.text
+        r = c.post("/forecast", json={"values": one["values"],
+                                      "timestamps": ["2001-12-22", "2001-12-29"]})
+        assert r.status_code == 422 and "send last_timestamp" in r.text, r.text
