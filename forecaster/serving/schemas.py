@@ -52,7 +52,7 @@ LastTimestamp = Annotated[str, StringConstraints(strict=True, pattern=TIMESTAMP_
     "e.g. 2001-12-29 or 2024-03-01T13:00:00+02:00. The other values are one step of the model's "
     "frequency apart, oldest first: fill gaps before sending. A time with a UTC offset is read "
     "in UTC, and the forecast's timestamps, which continue from it, come back in UTC.",
-    examples=["2001-12-29"])]
+    json_schema_extra={"example": "2001-12-29"})]
 Horizon = Annotated[int, Field(
     strict=True, ge=1, description="Steps to forecast: 1 to the model's horizon (see /metadata); "
     "default the model's horizon.")]
