@@ -168,6 +168,15 @@ def _branch(prop: dict) -> dict:
     return next((b for b in prop.get("anyOf", ()) if b.get("type") != "null"), prop)
 
 
+def _require(schema: dict, name: str) -> None:
+    """Make an optional field of ``schema`` required, and not null (the model needs it)."""
+    prop = _branch(schema["properties"][name])
+    for key in ("default", "nullable"):
+        prop.pop(key, None)
+    schema["properties"][name] = prop
+    schema["required"] = [*schema.get("required", []), name]
+
+
 def _model_rules(d: dict, m: ServedModel) -> None:
     """Write the loaded model's rules and its runnable examples into the OpenAPI dict."""
     fc = d["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
@@ -181,13 +190,17 @@ def _model_rules(d: dict, m: ServedModel) -> None:
             ts["description"] += f" This model's frequency: {m.freq!r}."
             if m.calendar:
                 ts["description"] += f" Required: the model reads calendar features {m.calendar}."
-                schema["required"] = [*schema.get("required", []), "last_timestamp"]
+                _require(schema, "last_timestamp")
         else:  # integer time steps: the model has no dates, and the field is refused
             series.pop("last_timestamp")
         cov = _branch(series["covariates"])
-        cov["properties"] = {name: cov["additionalProperties"] for name in m.futr_exog}
+        each = {**cov["additionalProperties"], "minItems": m.input_size + m.horizon,
+                "maxItems": m.max_length + m.horizon}  # exactly len(values) + horizon
+        cov["properties"] = {name: each for name in m.futr_exog}
         cov["required"], cov["additionalProperties"] = list(m.futr_exog), False
         cov["description"] += f" This model's: {m.futr_exog}."
+        if m.futr_exog:  # the model reads them
+            _require(schema, "covariates")
     for body in (fc, batch):
         _branch(body["schema"]["properties"]["horizon"])["maximum"] = m.horizon
     example = m.example

@@ -437,6 +437,13 @@ def test_covariate_rules_over_http(tmp_path):
                 assert r.status_code == 422, (case, r.text)
                 assert [d["loc"] for d in r.json()["detail"]] == [loc], (case, r.text)
                 assert_ready(c)
+            schema = c.get("/docs.json").json()["paths"]["/forecast"]["post"]["requestBody"][
+                "content"]["application/json"]["schema"]
+            assert {"values", "last_timestamp", "covariates"} <= set(schema["required"])
+            assert not any(schema["properties"][f].get("nullable")
+                           for f in ("last_timestamp", "covariates"))
+            temp_schema = schema["properties"]["covariates"]["properties"]["temp"]
+            assert temp_schema["minItems"] == 8 + 4  # input_size + horizon
             r = c.post("/forecast", json=cases["short covariate"][0])
             assert f"= {n + 4} values, got {n + 3}" in r.json()["detail"][0]["msg"]
             r = c.post("/forecast_batch", json={"series": [
