@@ -13,6 +13,10 @@ from forecaster.data.frames import series_offsets
 SCALER_KINDS = ("standard", "meanabs", "none")
 # A scale below this (a constant series) would blow values up; such series keep scale 1.
 MIN_SCALE = 1e-8
+# Standardised exogenous values are clipped to +-EXOG_CLIP standard deviations: the network never
+# sees such values in training, and a covariate far outside its history (1e16 after a constant
+# history) would otherwise carry the forecast beyond float32.
+EXOG_CLIP = 1e4
 
 
 def _stats(kind: str, values: np.ndarray, series: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +143,10 @@ class SeriesScaler:
         return self._apply(y_scaled, offsets, self.loc, self.scale, inverse=True)
 
     def transform_exog(self, exog: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Standardises exogenous values: float32 [N, K] from [N, K] laid out by ``offsets``."""
-        return self._apply(exog, offsets, self.exog_loc, self.exog_scale, inverse=False)
+        """Standardises exogenous values: float32 [N, K] from [N, K] laid out by ``offsets``,
+        clipped to +-``EXOG_CLIP`` standard deviations."""
+        scaled = self._apply(exog, offsets, self.exog_loc, self.exog_scale, inverse=False)
+        return np.clip(scaled, -EXOG_CLIP, EXOG_CLIP)
 
     def subset(self, ids: Sequence[str]) -> SeriesScaler:
         """The stats of ``ids``, in that order.

@@ -54,17 +54,21 @@ class ServedModel(Rules, FastPath, Writer):
             body = {"values": frame["y"][observed].astype(float).tolist()}
             if frame["ds"].dtype.kind not in "iuf":  # integer time indexes have no timestamps
                 body["last_timestamp"] = pd.Timestamp(frame["ds"][observed].iloc[-1]).isoformat()
-            if self.futr_exog:
-                body["covariates"] = {c: frame[c].astype(float).tolist() for c in self.futr_exog}
+            if self.futr_exog:  # the history's rows, then the horizon's (no y)
+                body["covariates"] = {c: frame[c][observed].astype(float).tolist()
+                                      for c in self.futr_exog}
+                body["future_covariates"] = {c: frame[c][~observed].astype(float).tolist()
+                                             for c in self.futr_exog}
         else:
             body = {"values": [float(1 + k % 7) for k in range(n)]}
             if isinstance(self.freq, str):
                 body["last_timestamp"] = self._synthetic_ds(n)[-1].isoformat()
             if self.futr_exog:
-                body["covariates"] = {c: [0.0] * (n + self.horizon) for c in self.futr_exog}
+                body["covariates"] = {c: [0.0] * n for c in self.futr_exog}
+                body["future_covariates"] = {c: [0.0] * self.horizon for c in self.futr_exog}
         errors: list[FieldError] = []
         self.check_series(None, body["values"], body.get("last_timestamp"), body.get("covariates"),
-                          self.horizon, (), errors)
+                          body.get("future_covariates"), self.horizon, (), errors)
         if errors:  # an example that breaks the rules would be worse than the made-up one
             log.warning("the model's input example breaks a rule (%s); /docs.json shows a "
                         "made-up history", errors[0].msg)
@@ -77,8 +81,10 @@ class ServedModel(Rules, FastPath, Writer):
         non-finite forecast is the fault of the history sent (values beyond what float32
         arithmetic can forecast)."""
         errors: list[FieldError] = []
-        series = self.check_series(None, self.example["values"], self.example.get("last_timestamp"),
-                                   self.example.get("covariates"), self.horizon, (), errors)
+        ex = self.example
+        series = self.check_series(None, ex["values"], ex.get("last_timestamp"),
+                                   ex.get("covariates"), ex.get("future_covariates"), self.horizon,
+                                   (), errors)
         if series is None:
             raise ModelLoadError(f"the model accepts no example history ({errors[0].msg})")
         try:

@@ -70,8 +70,18 @@ class Rules:
         return horizon
 
     def check_series(self, id: str, values: Sequence[float], last_timestamp: str | None,
-                     covariates: dict[str, Sequence[float]] | None, horizon: int,
+                     covariates: dict[str, Sequence[float]] | None,
+                     future_covariates: dict[str, Sequence[float]] | None, horizon: int,
                      loc: tuple, errors: list[FieldError]) -> Series | None:
+        """A request's series checked against the model's rules (each failure appended to
+        ``errors``, naming its field), or ``None`` when it broke one.
+
+        Covariates are aligned at the end, like the values: each covariate's history list holds
+        its values at the latest steps of the history, and its future list the model's
+        ``horizon`` steps after it. A history list longer than ``values`` starts earlier (its
+        first items are not read); a shorter one covers only the latest values, and the
+        forecast reads the history from where every covariate is known.
+        """
         n_errors = len(errors)
         n = len(values)
         if n > self.max_length:
@@ -82,27 +92,47 @@ class Rules:
         if n < self.input_size:
             errors.append(FieldError((*loc, "values"), f"values needs at least the model's "
                                      f"input_size {self.input_size} values, got {n}", "too_short"))
+        known = self._check_covariates(covariates, future_covariates, loc, errors)
+        if known is not None and len(errors) == n_errors:
+            n = min([n, *(len(c) for c in (covariates or {}).values())])
+            values = values[len(values) - n:]
+            known = {name: [*covariates[name][len(covariates[name]) - n:],
+                            *future_covariates[name]] for name in self.futr_exog}
         ds, future = self._check_last_timestamp(last_timestamp, n, horizon, loc, errors)
-        covariates = covariates or {}
-        unknown = sorted(set(covariates) - set(self.futr_exog))
-        if unknown:
-            named = ", ".join(repr(clip(u, 40)) for u in unknown[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            errors.append(FieldError((*loc, "covariates"), f"unknown covariates {named}{more}; "
-                                     f"this model reads {self.futr_exog}", "extra_forbidden"))
-        for name in self.futr_exog:
-            if name not in covariates:
-                errors.append(FieldError((*loc, "covariates", name), f"covariate {name!r} is "
-                                         f"required: {n} + {self.horizon} values (history + the "
-                                         "model's horizon)", "missing"))
-            elif len(covariates[name]) != n + self.horizon:
-                errors.append(FieldError(
-                    (*loc, "covariates", name), f"covariate {name!r} needs len(values) + the "
-                    f"model's horizon = {n + self.horizon} values, got {len(covariates[name])}",
-                    "wrong_length"))
         if len(errors) > n_errors:
             return None
-        return Series(id, values, ds, future, covariates)
+        return Series(id, values, ds, future, known or {})
+
+    def _check_covariates(self, history: dict | None, future: dict | None, loc: tuple,
+                          errors: list[FieldError]) -> dict | None:
+        """Names and lengths of both covariate fields; ``{}`` when the model reads none."""
+        needs = {"covariates": (self.input_size, self.max_length,
+                                f"at least the model's input_size {self.input_size} values, the "
+                                "latest steps of the history's"),
+                 "future_covariates": (self.horizon, self.horizon,
+                                       f"the model's horizon {self.horizon} values, the forecast "
+                                       "steps'")}
+        n_errors = len(errors)
+        for field, given in (("covariates", history), ("future_covariates", future)):
+            given = given or {}
+            low, high, what = needs[field]
+            unknown = sorted(set(given) - set(self.futr_exog))
+            if unknown:
+                named = ", ".join(repr(clip(u, 40)) for u in unknown[:5])
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                errors.append(FieldError((*loc, field), f"unknown covariates {named}{more}; "
+                                         f"this model reads {self.futr_exog}", "extra_forbidden"))
+            for name in self.futr_exog:
+                if name not in given:
+                    errors.append(FieldError((*loc, field, name), f"{field} {name!r} is "
+                                             f"required: {what}", "missing"))
+                elif not low <= len(given[name]) <= high:
+                    got = len(given[name])
+                    rule = (f"needs {what}" if got < low or low == high else f"may hold at most "
+                            f"{high} values (FORECASTER_MAX_SERIES_LENGTH); send the latest ones")
+                    errors.append(FieldError((*loc, field, name), f"{field} {name!r} {rule}, "
+                                             f"got {got}", "wrong_length"))
+        return {} if len(errors) == n_errors else None
 
     @functools.lru_cache(maxsize=64)
     def _synthetic_ds(self, n: int):

@@ -58,8 +58,14 @@ Horizon = Annotated[int, Field(
     "default the model's horizon.")]
 Covariates = Annotated[dict[str, Annotated[list[Number], Field(min_length=1)]], Field(
     description="One list per known-future exogenous column of the model (see /metadata "
-    "futr_exog): len(values) + the model's horizon finite numbers, the history's then the "
-    "forecast steps'.")]
+    "futr_exog): its values at the latest steps of the history, oldest first, aligned at the "
+    "end with values (at least the model's input_size). A list longer than values starts "
+    "earlier (its first items are not read); a shorter one covers the latest values only, and "
+    "the forecast reads the history from where every covariate is known. The model reads each "
+    "covariate in standard deviations of its history, clipped at 10,000.")]
+FutureCovariates = Annotated[dict[str, Annotated[list[Number], Field(min_length=1)]], Field(
+    description="One list per known-future exogenous column of the model: its values at the "
+    "model's horizon steps after the last value (all of them, whatever the request's horizon).")]
 SeriesId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
 
 
@@ -74,6 +80,7 @@ class ForecastRequest(_Strict):
     last_timestamp: LastTimestamp | None = None
     horizon: Horizon | None = None
     covariates: Covariates | None = None
+    future_covariates: FutureCovariates | None = None
 
 
 class SeriesInput(_Strict):
@@ -83,6 +90,7 @@ class SeriesInput(_Strict):
     values: Values
     last_timestamp: LastTimestamp | None = None
     covariates: Covariates | None = None
+    future_covariates: FutureCovariates | None = None
 
 
 @dataclass

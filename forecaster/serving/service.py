@@ -193,14 +193,15 @@ def _model_rules(d: dict, m: ServedModel) -> None:
                 _require(schema, "last_timestamp")
         else:  # integer time steps: the model has no dates, and the field is refused
             series.pop("last_timestamp")
-        cov = _branch(series["covariates"])
-        each = {**cov["additionalProperties"], "minItems": m.input_size + m.horizon,
-                "maxItems": m.max_length + m.horizon}  # exactly len(values) + horizon
-        cov["properties"] = {name: each for name in m.futr_exog}
-        cov["required"], cov["additionalProperties"] = list(m.futr_exog), False
-        cov["description"] += f" This model's: {m.futr_exog}."
-        if m.futr_exog:  # the model reads them
-            _require(schema, "covariates")
+        for field, low, high in (("covariates", m.input_size, m.max_length),
+                                 ("future_covariates", m.horizon, m.horizon)):
+            cov = _branch(series[field])
+            each = {**cov["additionalProperties"], "minItems": low, "maxItems": high}
+            cov["properties"] = {name: each for name in m.futr_exog}
+            cov["required"], cov["additionalProperties"] = list(m.futr_exog), False
+            cov["description"] += f" This model's: {m.futr_exog}."
+            if m.futr_exog:  # the model reads them
+                _require(schema, field)
     for body in (fc, batch):
         _branch(body["schema"]["properties"]["horizon"])["maximum"] = m.horizon
     example = m.example
@@ -371,7 +372,8 @@ class ForecastService:
         errors: list[rules.FieldError] = []
         horizon = m.check_horizon(request.horizon, errors)
         series = m.check_series(None, request.values, request.last_timestamp,
-                                request.covariates, horizon, (), errors)
+                                request.covariates, request.future_covariates, horizon, (),
+                                errors)
         if errors:
             return _json(rules.RequestError(errors).to_dict(), 422)
         try:
@@ -403,8 +405,8 @@ class ForecastService:
                 errors.append(rules.FieldError(("series", k, "id"), f"series ids must be "
                                                  f"unique; {s.id!r} repeats", "duplicated"))
             seen.add(s.id)
-            series = m.check_series(s.id, s.values, s.last_timestamp, s.covariates, horizon,
-                                    ("series", k), errors)
+            series = m.check_series(s.id, s.values, s.last_timestamp, s.covariates,
+                                    s.future_covariates, horizon, ("series", k), errors)
             if errors:
                 answers[k] = {"id": s.id, "errors": [e.to_dict() for e in errors]}
             else:

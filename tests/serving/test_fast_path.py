@@ -47,8 +47,10 @@ def test_served_arrays_equal_the_frame_path(spec):
     for k, (sid, n) in enumerate([("a", 12), ("zz", 9), ("b", 20)]):  # "a" uses training stats
         values = (rng.normal(size=n) + 3 * k).tolist()
         ts = [t.isoformat() for t in pd.date_range("2024-03-01", periods=n, freq="h")]
-        cov = {"temp": rng.normal(size=n + spec.horizon).tolist()} if spec.futr_exog else None
-        series.append(model.check_series(sid, values, ts[-1], cov, spec.horizon, (k,), errors))
+        temp = rng.normal(size=n + spec.horizon).tolist()
+        cov, future = ({"temp": temp[:n]}, {"temp": temp[n:]}) if spec.futr_exog else (None, None)
+        series.append(model.check_series(sid, values, ts[-1], cov, future, spec.horizon, (k,),
+                                         errors))
     assert not errors
     fast = model.predict(series)  # [B, H, Q] in request order
     frame = model.forecaster.predict(long_frame(model, series))  # the pyfunc path, sorted by id
@@ -77,7 +79,7 @@ def test_predict_arrays_equals_predict_and_short_history_is_a_request_error():
     np.testing.assert_array_equal(out["ds"].to_numpy(), future_ds[::-1].ravel())
     model = ServedModel(f, ModelInfo(uri="test"))
     errors: list = []
-    s = model.check_series("x", [1.0] * 8, None, None, 4, (), errors)
+    s = model.check_series("x", [1.0] * 8, None, None, None, 4, (), errors)
     s.values = [1.0] * 5  # a rule the checks missed still answers as the client's error
     with pytest.raises(RequestError, match="at least 8"):
         model.predict([s])

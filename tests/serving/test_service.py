@@ -406,32 +406,65 @@ def test_pipelines_serve_wrapper_and_export(exported, tmp_path, meta):
         assert srv.stop() == 0
 
 
+def _schemathesis(url: str, max_examples: int = 30) -> subprocess.CompletedProcess:
+    """A bounded schemathesis run with every check, positive_data_acceptance included: whatever
+    the schema allows must be answered 2xx, whatever it forbids 4xx."""
+    cli = [sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
+           "sys.exit(schemathesis())"]
+    result = subprocess.run(
+        [*cli, "run", url + "/docs.json", "--checks", "all", "--max-examples", str(max_examples),
+         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
+        capture_output=True, text=True, timeout=150)
+    print(result.stdout[-1200:])  # the counts (pytest -s)
+    return result
+
+
 def test_covariate_rules_over_http(tmp_path):
     """A model with a known-future covariate and calendar features, served from a folder:
-    covariates and last_timestamp are required, of the right length, and named when wrong."""
+    last_timestamp, the covariates' history and their future are required, of lengths the
+    schema states, aligned at the end with the values, and named when wrong; schemathesis finds
+    nothing with every check."""
+    pytest.importorskip("schemathesis")
     spec = FeatureSpec(8, 4, calendar=("hour",), futr_exog=("temp",), freq="h")
-    export(toy_forecaster(spec, known=["a"]), ModelInfo(uri="test", name="covariate-model"),
-           tmp_path / "model")
+    f = toy_forecaster(spec, known=["a"])
+    export(f, ModelInfo(uri="test", name="covariate-model"), tmp_path / "model")
     rng = np.random.default_rng(1)
     srv = Server({"FORECASTER_MODEL_DIR": str(tmp_path / "model"),
                   "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
-    n = 10
+    n = 12
     values = rng.normal(5, 2, n).tolist()
-    ts = [t.isoformat() for t in pd.date_range("2024-01-01", periods=n, freq="h")]
+    ds = pd.date_range("2024-01-01", periods=n + 4, freq="h")
     temp = rng.normal(size=n + 4).tolist()
+    ok = {"values": values, "last_timestamp": ds[n - 1].isoformat(),
+          "covariates": {"temp": temp[:n]}, "future_covariates": {"temp": temp[n:]}}
     cases = {  # body -> loc of the error
-        "no covariates": ({"values": values, "last_timestamp": ts[-1]}, ["covariates", "temp"]),
-        "short covariate": ({"values": values, "last_timestamp": ts[-1],
-                             "covariates": {"temp": temp[:-1]}},
-                            ["covariates", "temp"]),
-        "no last_timestamp": ({"values": values, "covariates": {"temp": temp}}, ["last_timestamp"]),
+        "no covariates": ({**ok, "covariates": None}, ["covariates", "temp"]),
+        "no future": ({**ok, "future_covariates": {}}, ["future_covariates", "temp"]),
+        "future too short": ({**ok, "future_covariates": {"temp": temp[n:-1]}},
+                             ["future_covariates", "temp"]),
+        "history below input_size": ({**ok, "covariates": {"temp": temp[n - 7:n]}},
+                                     ["covariates", "temp"]),
+        "unknown covariate": ({**ok, "covariates": {"temp": temp[:n], "rain": temp[:n]}},
+                              ["covariates"]),
+        "no last_timestamp": ({**ok, "last_timestamp": None}, ["last_timestamp"]),
     }
     try:
         srv.wait_ready()
         with httpx.Client(base_url=srv.url, timeout=30) as c:
-            ok = c.post("/forecast", json={"values": values, "last_timestamp": ts[-1],
-                                           "covariates": {"temp": temp}})
-            assert ok.status_code == 200 and len(ok.json()["forecast"]) == 4, ok.text
+            r = c.post("/forecast", json=ok)
+            assert r.status_code == 200 and len(r.json()["forecast"]) == 4, r.text
+            exact = r.json()["forecast"]
+            # aligned at the end: a longer history list starts earlier (its first items unread)
+            longer = c.post("/forecast", json={**ok, "covariates": {"temp": [9.0, *temp[:n]]}})
+            assert longer.status_code == 200 and longer.json()["forecast"] == exact, longer.text
+            # a shorter one covers the latest values: the forecast of the history from there,
+            # as the pyfunc path forecasts that history
+            short = c.post("/forecast", json={**ok, "covariates": {"temp": temp[3:n]}})
+            assert short.status_code == 200, short.text
+            frame = pd.DataFrame({"unique_id": "s", "ds": ds[3:],
+                                  "y": [*values[3:], *[np.nan] * 4], "temp": temp[3:]})
+            pyfunc = f.predict(frame)["y_hat"].to_numpy()
+            np.testing.assert_array_equal(np.float32(short.json()["forecast"]), pyfunc)
             for case, (body, loc) in cases.items():
                 r = c.post("/forecast", json=body)
                 assert r.status_code == 422, (case, r.text)
@@ -439,21 +472,22 @@ def test_covariate_rules_over_http(tmp_path):
                 assert_ready(c)
             schema = c.get("/docs.json").json()["paths"]["/forecast"]["post"]["requestBody"][
                 "content"]["application/json"]["schema"]
-            assert {"values", "last_timestamp", "covariates"} <= set(schema["required"])
-            assert not any(schema["properties"][f].get("nullable")
-                           for f in ("last_timestamp", "covariates"))
-            temp_schema = schema["properties"]["covariates"]["properties"]["temp"]
-            assert temp_schema["minItems"] == 8 + 4  # input_size + horizon
-            r = c.post("/forecast", json=cases["short covariate"][0])
-            assert f"= {n + 4} values, got {n + 3}" in r.json()["detail"][0]["msg"]
+            required = ("last_timestamp", "covariates", "future_covariates")
+            assert {"values", *required} <= set(schema["required"])
+            assert not any(schema["properties"][f].get("nullable") for f in required)
+            history = schema["properties"]["covariates"]["properties"]["temp"]
+            future = schema["properties"]["future_covariates"]["properties"]["temp"]
+            assert history["minItems"] == 8 and future["minItems"] == future["maxItems"] == 4
+            r = c.post("/forecast", json=cases["future too short"][0])
+            assert "the model's horizon 4 values, the forecast steps', got 3" in r.text, r.text
             r = c.post("/forecast_batch", json={"series": [
-                {"id": "a", "values": values, "last_timestamp": ts[-1],
-                 "covariates": {"temp": temp}},
-                {"id": "b", "values": values, "last_timestamp": ts[-1]}]})
+                {"id": "a", **ok}, {"id": "b", **{**ok, "covariates": None}}]})
             assert r.status_code == 200, r.text
             a, b = r.json()["forecasts"]
             assert len(a["forecast"]) == 4 and b["errors"][0]["loc"] == [
                 "series", 1, "covariates", "temp"], r.text
+            result = _schemathesis(srv.url)
+            assert result.returncode == 0, result.stdout[-5000:]
             assert_ready(c)
     finally:
         assert srv.stop() == 0
@@ -526,14 +560,7 @@ def test_a_bad_workers_setting_is_named(value):
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(server):
     """A bounded property-based run against /docs.json (schemathesis, in the dev extra)."""
     pytest.importorskip("schemathesis")
-    cli = [sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; "
-           "sys.exit(schemathesis())"]
-    result = subprocess.run(
-        # every check, positive_data_acceptance included: whatever the schema allows is answered
-        [*cli, "run", server.url + "/docs.json", "--checks", "all", "--max-examples", "30",
-         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--request-timeout", "30"],
-        capture_output=True, text=True, timeout=150)
-    print(result.stdout[-1200:])  # the counts (pytest -s)
+    result = _schemathesis(server.url)
     assert result.returncode == 0, result.stdout[-5000:]
 
 

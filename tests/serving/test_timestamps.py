@@ -52,7 +52,7 @@ def _both_paths(model, values, last: str, ds) -> tuple[list[str], np.ndarray, pd
     """The service's forecast stamps and median for ``last_timestamp=last``, and the pyfunc
     model's forecast of the same values stamped ``ds``."""
     errors: list = []
-    series = model.check_series("s", values, last, None, 4, (), errors)
+    series = model.check_series("s", values, last, None, None, 4, (), errors)
     assert not errors, [e.msg for e in errors]
     served = model.predict([series])[0]  # [H, Q]
     pyfunc = model.forecaster.predict(pd.DataFrame({"unique_id": "s", "ds": ds, "y": values}))
@@ -93,10 +93,10 @@ def test_aware_timestamps_are_utc_on_both_paths():
     utc = local.tz_convert("UTC").tz_localize(None)
     values = np.random.default_rng(1).normal(5, 1, 12).tolist()
     errors: list = []
-    aware = model.check_series("s", values, local[-1].isoformat(), None, 4, (), errors)
-    naive_utc = model.check_series("s", values, utc[-1].isoformat(), None, 4, (), errors)
-    wall = model.check_series("s", values, local[-1].strftime("%Y-%m-%dT%H:%M:%S"), None, 4, (),
-                              errors)
+    aware = model.check_series("s", values, local[-1].isoformat(), None, None, 4, (), errors)
+    naive_utc = model.check_series("s", values, utc[-1].isoformat(), None, None, 4, (), errors)
+    wall = model.check_series("s", values, local[-1].strftime("%Y-%m-%dT%H:%M:%S"), None, None,
+                              4, (), errors)
     assert not errors
     assert aware.future_ds[0] == "2024-01-01T18:00:00+00:00"
     assert naive_utc.future_ds[0] == "2024-01-01T18:00:00"
@@ -117,7 +117,7 @@ def test_the_schema_pattern_accepts_exactly_the_times_that_parse():
         for text in (day.isoformat(), f"{day}T23:59:59.123456789+14:00"[:35]):
             if n % 97 == 0:  # the rule's own check, on a sample (a pass per string is slow)
                 errors: list = []
-                model.check_series("s", [1.0] * 8, text, None, 4, (), errors)
+                model.check_series("s", [1.0] * 8, text, None, None, 4, (), errors)
                 assert not errors, (text, errors)
             ForecastRequest(values=[1.0], last_timestamp=text)
         day += datetime.timedelta(days=1)
@@ -141,18 +141,19 @@ def test_the_old_timestamps_field_says_what_replaced_it():
 
 def test_required_for_calendar_models_and_refused_for_integer_steps():
     errors: list = []
-    _model("h", calendar=("hour",)).check_series("s", [1.0] * 8, None, None, 4, (), errors)
+    _model("h", calendar=("hour",)).check_series("s", [1.0] * 8, None, None, None, 4, (),
+                                                 errors)
     assert errors[0].loc == ("last_timestamp",) and "calendar features ['hour']" in errors[0].msg
     spec = FeatureSpec(8, 4, freq=1)
     steps = ServedModel(toy_forecaster(spec, known=["a"]), ModelInfo(uri="test"))
     errors = []
-    assert steps.check_series("s", [1.0] * 8, None, None, 4, (), errors) is not None
-    steps.check_series("s", [1.0] * 8, "2024-01-01", None, 4, (), errors)
+    assert steps.check_series("s", [1.0] * 8, None, None, None, 4, (), errors) is not None
+    steps.check_series("s", [1.0] * 8, "2024-01-01", None, None, 4, (), errors)
     assert errors[0].loc == ("last_timestamp",) and "integer steps" in errors[0].msg
 
 
 def test_a_history_beyond_representable_times_is_named():
     model = _model("YS", calendar=("month",))
     errors: list = []
-    model.check_series("s", [1.0] * 400, "2000-01-01", None, 4, (), errors)
+    model.check_series("s", [1.0] * 400, "2000-01-01", None, None, 4, (), errors)
     assert errors[0].loc == ("last_timestamp",) and "1677-09-22 to 2262-04-11" in errors[0].msg
