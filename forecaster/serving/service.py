@@ -248,6 +248,8 @@ class _Spec:
                 for status, text in _ERRORS.items()}}
         d["paths"]["/metadata"]["post"]["requestBody"]["content"]["application/json"][
             "example"] = {}
+        for path in ("/forecast", "/forecast_batch"):  # an empty body is a 422: say it is needed
+            d["paths"][path]["post"]["requestBody"]["required"] = True
         get = {k: v for k, v in d["paths"]["/metadata"]["post"].items() if k != "requestBody"}
         d["paths"]["/metadata"]["get"] = {**get, "operationId": "forecaster__metadata_get"}
         if _API_TOKEN is not None:  # Swagger's "Authorize" button, and the rule stated
