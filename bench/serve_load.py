@@ -59,8 +59,7 @@ def bare_app():
         errors = []
         horizon = model.check_horizon(request.horizon, errors)
         s = model.check_series(None, request.values, request.last_timestamp, request.covariates,
-                               request.future_covariates,
-                               horizon, (), errors)
+                               request.future_covariates, horizon, (), errors)
         if errors:
             return Response(json.dumps(rules.RequestError(errors).to_dict()), 400)
         values = model.predict([s])[0]  # the service's array fast path, one series per pass

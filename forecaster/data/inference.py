@@ -16,7 +16,7 @@ import torch
 
 from forecaster.data.features import FeatureSpec, calendar_features, future_grid
 from forecaster.data.frames import DataValidationError, same_freq, sort_frame, validate_frame
-from forecaster.data.scalers import EXOG_CLIP, SeriesScaler, _stats
+from forecaster.data.scalers import SeriesScaler, _stats, standardise_exog
 
 
 def inference_batch(
@@ -209,11 +209,10 @@ def batch_from_arrays(
         x[..., 1 : 1 + n_cal] = calendar_features(ds[input_rows].ravel(), spec.calendar).reshape(S, L, n_cal)
         futr[..., :n_cal] = calendar_features(future_ds.ravel(), spec.calendar).reshape(S, H, n_cal)
     if K:
-        x_loc = exog_loc[:, None, :].astype(np.float64)  # [S, 1, K]
-        x_scale = exog_scale[:, None, :].astype(np.float64)
-        # as SeriesScaler.transform_exog: standardised, clipped to +-EXOG_CLIP
-        x[..., 1 + n_cal :] = np.clip((exog[input_rows] - x_loc) / x_scale, -EXOG_CLIP, EXOG_CLIP)
-        futr[..., n_cal:] = np.clip((futr_exog - x_loc) / x_scale, -EXOG_CLIP, EXOG_CLIP)
+        x_loc, x_scale = exog_loc[:, None, :], exog_scale[:, None, :]  # [S, 1, K]
+        # as SeriesScaler.transform_exog, on the gathered rows only
+        x[..., 1 + n_cal :] = standardise_exog(exog[input_rows], x_loc, x_scale)
+        futr[..., n_cal:] = standardise_exog(futr_exog, x_loc, x_scale)
     if static is None:
         static = np.zeros((S, spec.n_static), dtype=np.float32)
     static = np.asarray(static, dtype=np.float32).reshape(S, spec.n_static)  # [S, n_static]

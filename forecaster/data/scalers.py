@@ -19,6 +19,13 @@ MIN_SCALE = 1e-8
 EXOG_CLIP = 1e4
 
 
+def standardise_exog(exog: np.ndarray, loc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(exog - loc) / scale`` in float64 (``loc``, ``scale`` broadcast against ``exog``),
+    clipped to +-``EXOG_CLIP`` standard deviations: float32, the network's input."""
+    scaled = (np.asarray(exog, dtype=np.float64) - loc) / scale
+    return np.clip(scaled, -EXOG_CLIP, EXOG_CLIP).astype(np.float32)
+
+
 def _stats(kind: str, values: np.ndarray, series: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-series (loc, scale) in float64 from the rows ``values`` of series ``series``."""
     n_series = len(counts)
@@ -145,8 +152,9 @@ class SeriesScaler:
     def transform_exog(self, exog: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Standardises exogenous values: float32 [N, K] from [N, K] laid out by ``offsets``,
         clipped to +-``EXOG_CLIP`` standard deviations."""
-        scaled = self._apply(exog, offsets, self.exog_loc, self.exog_scale, inverse=False)
-        return np.clip(scaled, -EXOG_CLIP, EXOG_CLIP)
+        lengths = np.diff(np.asarray(offsets, dtype=np.int64))
+        return standardise_exog(exog, np.repeat(self.exog_loc, lengths, axis=0),
+                                np.repeat(self.exog_scale, lengths, axis=0))
 
     def subset(self, ids: Sequence[str]) -> SeriesScaler:
         """The stats of ``ids``, in that order.

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from forecaster.data.frames import DataValidationError, series_freq
+from forecaster.data.frames import DataValidationError
 from forecaster.models.predictor import NonFiniteForecastError
 from forecaster.serving.rules import FieldError, RequestError, Series
 
@@ -37,8 +37,7 @@ class FastPath:
         out = {"y": y, "offsets": offsets, "ids": self.ids(series)}
         if self.calendar:
             out["ds"] = np.concatenate([s.ds.values for s in series])  # [N]
-            first = series[0].ds
-            out["freq"] = self.freq if self.freq is not None else series_freq(first.values)
+            out["freq"] = self.freq  # a calendar model's series came with a last_timestamp
         if self.futr_exog:
             H, K = self.horizon, len(self.futr_exog)
             # each covariate list is the series' n history values, then the model's H future ones

@@ -92,30 +92,28 @@ class Rules:
         if n < self.input_size:
             errors.append(FieldError((*loc, "values"), f"values needs at least the model's "
                                      f"input_size {self.input_size} values, got {n}", "too_short"))
-        known = self._check_covariates(covariates, future_covariates, loc, errors)
-        if known is not None and len(errors) == n_errors:
-            n = min([n, *(len(c) for c in (covariates or {}).values())])
-            values = values[len(values) - n:]
-            known = {name: [*covariates[name][len(covariates[name]) - n:],
-                            *future_covariates[name]] for name in self.futr_exog}
+        known = {}
+        if self.futr_exog or covariates or future_covariates:
+            self._check_covariates(covariates or {}, future_covariates or {}, loc, errors)
+            if self.futr_exog and len(errors) == n_errors:  # aligned at the end
+                n = min(n, *(len(covariates[name]) for name in self.futr_exog))
+                values = values[len(values) - n:]
+                known = {name: [*covariates[name][len(covariates[name]) - n:],
+                                *future_covariates[name]] for name in self.futr_exog}
         ds, future = self._check_last_timestamp(last_timestamp, n, horizon, loc, errors)
         if len(errors) > n_errors:
             return None
-        return Series(id, values, ds, future, known or {})
+        return Series(id, values, ds, future, known)
 
-    def _check_covariates(self, history: dict | None, future: dict | None, loc: tuple,
-                          errors: list[FieldError]) -> dict | None:
-        """Names and lengths of both covariate fields; ``{}`` when the model reads none."""
-        needs = {"covariates": (self.input_size, self.max_length,
-                                f"at least the model's input_size {self.input_size} values, the "
-                                "latest steps of the history's"),
-                 "future_covariates": (self.horizon, self.horizon,
-                                       f"the model's horizon {self.horizon} values, the forecast "
-                                       "steps'")}
-        n_errors = len(errors)
-        for field, given in (("covariates", history), ("future_covariates", future)):
-            given = given or {}
-            low, high, what = needs[field]
+    def _check_covariates(self, history: dict, future: dict, loc: tuple,
+                          errors: list[FieldError]) -> None:
+        """The names and lengths of both covariate fields."""
+        for field, given, low, high, what in (
+                ("covariates", history, self.input_size, self.max_length,
+                 f"at least the model's input_size {self.input_size} values, the latest steps "
+                 "of the history's"),
+                ("future_covariates", future, self.horizon, self.horizon,
+                 f"the model's horizon {self.horizon} values, the forecast steps'")):
             unknown = sorted(set(given) - set(self.futr_exog))
             if unknown:
                 named = ", ".join(repr(clip(u, 40)) for u in unknown[:5])
@@ -132,7 +130,6 @@ class Rules:
                             f"{high} values (FORECASTER_MAX_SERIES_LENGTH); send the latest ones")
                     errors.append(FieldError((*loc, field, name), f"{field} {name!r} {rule}, "
                                              f"got {got}", "wrong_length"))
-        return {} if len(errors) == n_errors else None
 
     @functools.lru_cache(maxsize=64)
     def _synthetic_ds(self, n: int):
