@@ -418,10 +418,11 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, df, data,
     gate = registry.Gate(**OmegaConf.to_container(cfg.registry.gate, resolve=True),
                          register_if=cfg.registry.get("register_if", "beats_baseline"))
     baselines = {k: v for k, v in table.items() if k != "model"}
-    incumbent = (_score_incumbent(client, cfg, forecaster, df, data, gate.metric)
-                 if gate.beat_champion and gate.register_if != "never" else None)
-    decision = registry.register(client, info.model_uri, cfg.registry.model_name, table["model"],
-                                 baselines, gate, incumbent)
+    with store.registry_lock(client.tracking_uri):  # one run at a time meets the champion
+        incumbent = (_score_incumbent(client, cfg, forecaster, df, data, gate.metric)
+                     if gate.beat_champion and gate.register_if != "never" else None)
+        decision = registry.register(client, info.model_uri, cfg.registry.model_name,
+                                     table["model"], baselines, gate, incumbent)
     mlflow.set_tags({"registry.alias": decision.alias or "none",
                      "registry.version": decision.version or "none",
                      "registry.reasons": "; ".join(decision.reasons)})

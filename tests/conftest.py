@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -114,3 +118,14 @@ def store(tmp_path_factory) -> dict:
                      cwd=tmp, env=env, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return {**env, "FORECASTER_MODEL_URI": MODEL_URI, "tmp": str(tmp)}
+
+
+def assert_champion_is_the_best(client: MlflowClient, name: str, n: int) -> None:
+    """``n`` versions, and ``champion`` on the one whose run has the lowest test MASE: the
+    runs met the champion one at a time (all scored on the same test windows)."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert sorted(int(v.version) for v in versions) == list(range(1, n + 1))
+    mase = {v.version: client.get_run(v.run_id).data.metrics["test/mase"] for v in versions}
+    champion = client.get_model_version_by_alias(name, "champion").version
+    assert mase[champion] == pytest.approx(min(mase.values()), rel=1e-5), (champion, mase)
+

@@ -20,6 +20,8 @@ from mlflow.data.http_dataset_source import HTTPDatasetSource
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
+from forecaster.tracking.store import retry_lost_insert
+
 COMPARE = "test_compare"  # test_compare/<metric>/<method>: one chart section, methods adjacent
 SHARED_METRICS = ("mae", "rmse", "smape", "mase")
 # One line per paragraph: the UI renders a newline inside a paragraph as a line break.
@@ -69,18 +71,7 @@ def log_data_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_series:
         source = HTTPDatasetSource(source_uri) if source_uri.startswith("http") else source_uri
         dataset = mlflow.data.from_pandas(df, source=source, name=name, targets="y")
     tags = {"rows": str(len(df)), "series": str(n_series), "frequency": str(freq)}
-    for attempt in range(3):
-        try:
-            mlflow.log_input(dataset, context=context, tags=tags)
-            return
-        except mlflow.exceptions.MlflowException as err:
-            # MLflow looks the dataset up, then inserts it: two runs of one experiment logging
-            # the same data at once both insert, and the second breaks the table's unique key.
-            # The dataset is there now, so the next try links this run to it.
-            if "UNIQUE constraint" not in str(err) and "IntegrityError" not in str(err) \
-                    or attempt == 2:
-                raise
-
+    retry_lost_insert(lambda: mlflow.log_input(dataset, context=context, tags=tags))
 
 def comparison(table: Mapping[str, Mapping[str, float]], reference: str = "seasonal_naive"
                ) -> pd.DataFrame:
@@ -115,8 +106,11 @@ def headline(table: Mapping[str, Mapping[str, float]], bold: bool = True) -> str
 
 def set_note_once(client: MlflowClient, experiment_id: str, text: str) -> None:
     """The experiment's description, unless it has one."""
-    if MLFLOW_RUN_NOTE not in client.get_experiment(experiment_id).tags:
-        client.set_experiment_tag(experiment_id, MLFLOW_RUN_NOTE, text)
+    def write() -> None:
+        if MLFLOW_RUN_NOTE not in client.get_experiment(experiment_id).tags:
+            client.set_experiment_tag(experiment_id, MLFLOW_RUN_NOTE, text)
+
+    retry_lost_insert(write)
 
 
 def describe_registered(client: MlflowClient, decision, subject: str, run_md_link: str,

@@ -10,6 +10,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from forecaster.tracking.store import retry_lost_insert
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
@@ -131,7 +133,7 @@ def register(client: MlflowClient, model_uri: str, name: str, metrics: dict[str,
                            f"{incumbent.value:.4f}")
     mv = mlflow.register_model(model_uri, name)
     alias = CHAMPION if ok else CHALLENGER
-    client.set_registered_model_alias(name, alias, mv.version)
+    retry_lost_insert(lambda: client.set_registered_model_alias(name, alias, mv.version))
     decision = Decision(name, str(mv.version), alias, reasons, before)
     client.set_model_version_tag(name, mv.version, "gate", "; ".join(reasons))
     return decision

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -35,6 +35,20 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri
 
 
+def _sqlite_path(uri: str) -> str | None:
+    prefix = "sqlite:///"
+    return uri[len(prefix):] if uri.startswith(prefix) else None
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``path``, released when the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
 @contextmanager
 def _creation_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``<database>.lock`` beside a sqlite store.
@@ -43,16 +57,48 @@ def _creation_lock(uri: str) -> Iterator[None]:
     so two processes opening a brand-new database at once both add the same columns and one
     crashes ("duplicate column name"). Other stores (a server, Postgres) set themselves up.
     """
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
+    path = _sqlite_path(uri)
+    if path is None:
         yield
         return
-    lock_path = Path(uri[len(prefix):] + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        _write_ahead_log(uri[len(prefix):])
+    with _file_lock(Path(path + ".lock")):
+        _write_ahead_log(path)
         yield
+
+
+@contextmanager
+def registry_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.registry.lock`` beside a sqlite store while a
+    run compares itself with the champion, registers and moves the alias.
+
+    Without it, the jobs of a parallel sweep all compared themselves with the same champion
+    and all took ``champion``: the last to finish kept it, not the best. A store behind a
+    server cannot be locked from here; there the comparison and the alias can race, and
+    ``retry_lost_insert`` keeps the alias write from failing.
+    """
+    path = _sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    with _file_lock(Path(path + ".registry.lock")):
+        yield
+
+
+def retry_lost_insert(write: Callable[[], object], attempts: int = 3) -> None:
+    """Call ``write``; again when another process inserted the same row first.
+
+    MLflow's SQL store looks a row up, then inserts it (a dataset, an experiment tag, an
+    alias): two processes writing the same row at once both insert, and the second breaks the
+    table's unique key. The row is there now, so the next try finds it and updates it.
+    """
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except mlflow.exceptions.MlflowException as err:
+            if "UNIQUE constraint" not in str(err) and "IntegrityError" not in str(err) \
+                    or attempt == attempts - 1:
+                raise
 
 
 def _write_ahead_log(path: str) -> None:
@@ -85,11 +131,11 @@ def _artifact_location(uri: str, experiment_name: str) -> str | None:
     """Where a new experiment of a sqlite store keeps its runs' files: ``mlruns/`` beside the
     database file, not MLflow's default ``./mlruns`` of whatever folder the process runs in
     (runs of one store would scatter over working folders). Other stores: their default."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
+    path = _sqlite_path(uri)
+    if path is None:
         return None
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
-    return (Path(uri[len(prefix):]).parent / "mlruns" / safe).as_uri()
+    return (Path(path).parent / "mlruns" / safe).as_uri()
 
 
 def prepare_store(uri: str, experiment_name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL, store_uri, subprocess_env
+from tests.conftest import SMALL, assert_champion_is_the_best, store_uri, subprocess_env
 
 
 def _start(tmp_path: Path, name: str, args: list[str]) -> subprocess.Popen:
@@ -23,8 +24,10 @@ def _start(tmp_path: Path, name: str, args: list[str]) -> subprocess.Popen:
 
 
 def _trainings_together(tmp_path: Path, small_csv: Path, n: int) -> None:
+    """``n`` trainings of different seeds at once on a new store, each registering a version
+    (the gate's baseline check off, so every run meets the champion)."""
     procs = [_start(tmp_path, f"job{k}", [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=1",
-                                          "registry.enabled=false", f"seed={k}",
+                                          "registry.gate.beat_baseline=null", f"seed={k}",
                                           f"logger.tracking_uri={store_uri(tmp_path)}"])
              for k in range(n)]
     codes = [p.wait(timeout=540) for p in procs]
@@ -33,6 +36,7 @@ def _trainings_together(tmp_path: Path, small_csv: Path, n: int) -> None:
     client = MlflowClient(store_uri(tmp_path))
     runs = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
     assert len(runs) == n and all(r.info.status == "FINISHED" for r in runs)
+    assert_champion_is_the_best(client, "forecaster-rnn", n)
 
 
 def test_three_trainings_start_together_on_a_new_store(tmp_path, small_csv):
@@ -71,18 +75,37 @@ def test_resume_refuses_a_run_whose_process_is_alive(tmp_path, small_csv):
     assert run.data.tags["forecaster.pid"] == str(first.pid)
 
 
+def barrier(folder: str, n: str) -> None:
+    """Wait (at most 60 s) until ``n`` processes have reached this line, then go on together."""
+    Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < int(n) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _at_once(tmp_path: Path, script: str, n: int = 8) -> None:
+    """``n`` processes of ``script`` on one new store, released together by ``barrier``."""
+    folder = tmp_path / "barrier"
+    folder.mkdir()
+    argv = [sys.executable, "-c", script, store_uri(tmp_path), str(folder), str(n)]
+    procs = [subprocess.Popen(argv, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(n)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[-1500:] for o in outputs if o]
+
+
 LOG_INPUT = r"""
-import sys, time
+import sys
 import mlflow
 from forecaster.tracking.describe import log_data_input
 from forecaster.tracking.store import prepare_store
 from tests.conftest import small_frame
-uri, start = sys.argv[1], float(sys.argv[2])
+from tests.training.test_concurrency import barrier
+uri = sys.argv[1]
 experiment = prepare_store(uri, "forecaster")
 frame = small_frame()
 with mlflow.start_run(experiment_id=experiment):
-    while time.time() < start:
-        time.sleep(0.001)  # every process logs at the same instant
+    barrier(*sys.argv[2:])  # every process logs at the same instant
     log_data_input(frame, "/data/small.csv", "small", "h", 2, "training")
 """
 
@@ -90,12 +113,50 @@ with mlflow.start_run(experiment_id=experiment):
 def test_runs_logging_the_same_data_at_once_all_link_it(tmp_path):
     """MLflow looks a dataset up, then inserts it: without the retry, 3 or 4 of 8 runs failed
     here on the datasets table's unique key (as one of the eight trainings above did in CI)."""
-    start = time.time() + 20  # after every process has imported MLflow
-    procs = [subprocess.Popen([sys.executable, "-c", LOG_INPUT, store_uri(tmp_path), str(start)],
-                              cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(8)]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[-1500:] for o in outputs if o]
+    _at_once(tmp_path, LOG_INPUT)
     client = MlflowClient(store_uri(tmp_path))
     runs = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
     assert len(runs) == 8 and all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+
+
+
+FINISH = r"""
+import random, sys
+import mlflow
+from forecaster.tracking import registry
+from forecaster.tracking.describe import EXPERIMENT_NOTE, set_note_once
+from forecaster.tracking.store import open_client, prepare_store, registry_lock
+from tests.training.test_concurrency import barrier
+uri = sys.argv[1]
+client = open_client(uri)
+experiment = prepare_store(uri, "forecaster")
+mase = random.Random().random()
+with mlflow.start_run(experiment_id=experiment) as run:
+    mlflow.log_metric("test/mase", mase)
+    mlflow.log_text("stands in for a model", "model/MLmodel")
+    barrier(*sys.argv[2:])  # every process finishes at the same instant
+    set_note_once(client, experiment, EXPERIMENT_NOTE)
+    # as training does: read the champion, compare, register, set the alias
+    with registry_lock(uri):
+        version = registry.current_champion(client, "m")
+        incumbent = version and registry.Incumbent(version, client.get_run(
+            client.get_model_version("m", version).run_id).data.metrics["test/mase"])
+        registry.register(client, f"runs:/{run.info.run_id}/model", "m", {"mase": mase}, {},
+                          registry.Gate(beat_baseline=None), incumbent or None)
+"""
+
+
+def test_runs_finishing_at_once_leave_the_best_champion_and_one_description(tmp_path):
+    """Eight runs of a new store finish at the same instant.
+
+    * Each compares itself with the champion, then registers: under ``registry_lock`` they
+      take turns, so the best is champion. Without the lock all saw no champion, all took
+      the alias, and the last writer kept it (7 times in 8).
+    * Each describes the experiment unless it has a description: MLflow inserts the tag
+      after looking for it, so parallel sweep jobs broke the tags' unique key (CI, 2026-12-07).
+    """
+    _at_once(tmp_path, FINISH)
+    client = MlflowClient(store_uri(tmp_path))
+    assert_champion_is_the_best(client, "m", 8)
+    note = client.get_experiment_by_name("forecaster").tags["mlflow.note.content"]
+    assert note.startswith("Runs of `python -m pipelines.train`")

@@ -16,7 +16,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from forecaster.training import train
-from tests.conftest import SMALL, compose_cfg, run_cli, small_frame, store_uri, subprocess_env
+from tests.conftest import (
+    SMALL,
+    assert_champion_is_the_best,
+    compose_cfg,
+    run_cli,
+    small_frame,
+    store_uri,
+    subprocess_env,
+)
 
 
 def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
@@ -150,9 +158,11 @@ def test_cli_sweep_has_parent_and_children(tmp_path, small_csv):
 
 @pytest.mark.slow  # the same store-creation race is covered by test_concurrency's three starts
 def test_parallel_sweep_on_a_fresh_store(tmp_path, small_csv):
-    """8 parallel jobs on a brand-new sqlite store: the store survives, 8 children finish."""
+    """8 parallel jobs on a brand-new sqlite store: the store survives, 8 children finish and
+    register, and the best of them is champion."""
     proc = run_cli(["-m", "launcher=joblib", "hydra.launcher.n_jobs=8", *SMALL,
-                    f"data.path={small_csv}", "trainer.max_epochs=1", "registry.enabled=false",
+                    f"data.path={small_csv}", "trainer.max_epochs=1",
+                    "registry.gate.beat_baseline=null",
                     "seed=1,2,3,4,5,6,7,8", f"logger.tracking_uri={store_uri(tmp_path)}",
                     f"hydra.sweep.dir={tmp_path / 'multirun'}"], cwd=tmp_path, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -161,6 +171,7 @@ def test_parallel_sweep_on_a_fresh_store(tmp_path, small_csv):
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+    assert_champion_is_the_best(client, "forecaster-rnn", 8)
 
 
 @pytest.mark.slow  # resume's run lookup: test_concurrency::test_resume_refuses_a_run_whose_process_is_alive
