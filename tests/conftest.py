@@ -15,6 +15,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hypothesis import HealthCheck, settings
 from omegaconf import open_dict
 
 if TYPE_CHECKING:
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+
+# Property tests draw the same examples on every run and machine, so a failure reproduces and
+# a pass means the same thing everywhere; HYPOTHESIS_PROFILE=explore draws new ones each run.
+settings.register_profile("fixed", derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
+# The tests and the processes they start see only the settings they make: a user's own
+# FORECASTER_* (a token, a worker count, a model), MLFLOW_* (a store, an experiment name) or
+# HYDRA_FULL_ERROR would change what they check. FORECASTER_TEST_STORE is the tests' own.
+for _name in [n for n in os.environ if n.startswith(("FORECASTER_", "MLFLOW_"))
+              or n == "HYDRA_FULL_ERROR"]:
+    if _name != "FORECASTER_TEST_STORE":
+        del os.environ[_name]
+# the servers the tests start listen on 127.0.0.1: never reached through a proxy
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1", "localhost"]))
 
 
 def small_frame(n_series: int = 2, length: int = 240, seed: int = 0) -> pd.DataFrame:

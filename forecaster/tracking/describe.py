@@ -20,7 +20,7 @@ from mlflow.data.http_dataset_source import HTTPDatasetSource
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
-from forecaster.tracking.store import retry_lost_insert
+from forecaster.tracking.store import registry_lock, retry_lost_insert
 
 COMPARE = "test_compare"  # test_compare/<metric>/<method>: one chart section, methods adjacent
 SHARED_METRICS = ("mae", "rmse", "smape", "mase")
@@ -131,9 +131,14 @@ def describe_registered(client: MlflowClient, decision, subject: str, run_md_lin
 
 
 def add_evaluation(client: MlflowClient, name: str, version: str, line: str) -> None:
-    """Append ``line`` (a Markdown list item) to a model version's description."""
-    current = client.get_model_version(name, version).description or ""
-    client.update_model_version(name, version, f"{current.rstrip()}\n* {line}\n")
+    """Append ``line`` (a Markdown list item) to a model version's description.
+
+    A read, then a write: under ``registry_lock``, two evaluations of one version finishing
+    together both keep their line.
+    """
+    with registry_lock(client.tracking_uri):
+        current = client.get_model_version(name, version).description or ""
+        client.update_model_version(name, version, f"{current.rstrip()}\n* {line}\n")
 
 
 def describe_training(client: MlflowClient, run_id: str, *, what: str, data_name: str,

@@ -69,7 +69,8 @@ def _creation_lock(uri: str) -> Iterator[None]:
 @contextmanager
 def registry_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive lock on ``<database>.registry.lock`` beside a sqlite store while a
-    run compares itself with the champion, registers and moves the alias.
+    run compares itself with the champion, registers and moves the alias (and while an
+    evaluation appends to a version's description).
 
     Without it, the jobs of a parallel sweep all compared themselves with the same champion
     and all took ``champion``: the last to finish kept it, not the best. A store behind a
@@ -199,7 +200,9 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             continue
         if not _alive(int(tags[PID_TAG])):
             client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-            client.set_tag(run.info.run_id, "forecaster.killed_reason",
-                           f"process {tags[PID_TAG]} was gone when the next run started")
+            # the jobs of a sweep starting together may all find the same dead run
+            retry_lost_insert(lambda run_id=run.info.run_id, pid=tags[PID_TAG]: client.set_tag(
+                run_id, "forecaster.killed_reason", f"process {pid} was gone when the next run "
+                "started"))
             killed.append(run.info.run_id)
     return killed

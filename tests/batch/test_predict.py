@@ -44,9 +44,16 @@ def _panel(n_series: int = 30) -> tuple[pd.DataFrame, set[str]]:
     return frame, set(good["unique_id"])
 
 
-def _reference(store: dict, frame: pd.DataFrame, ok: set[str]) -> pd.DataFrame:
-    os.environ["MLFLOW_TRACKING_URI"] = store["MLFLOW_TRACKING_URI"]
+@pytest.fixture
+def in_store(store, monkeypatch) -> dict:
+    """``store``, read by this process too (as ``pipelines.predict`` and the pyfunc loader read
+    it: from ``MLFLOW_TRACKING_URI``), until the test ends."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["MLFLOW_TRACKING_URI"])
     mlflow.set_tracking_uri(store["MLFLOW_TRACKING_URI"])
+    return store
+
+
+def _reference(frame: pd.DataFrame, ok: set[str]) -> pd.DataFrame:
     model = mlflow.pyfunc.load_model(MODEL_URI)
     frame = frame[frame["unique_id"].isin(ok)].astype({"ds": "datetime64[ns]"})  # the signature's
     return _sorted(model.predict(frame))
@@ -79,48 +86,47 @@ def _check_output(out: Path, reference: pd.DataFrame, stdout: str) -> None:
     assert "5 series not forecast (ds: 2, y: 3)" in stdout
 
 
-def test_local_engine_equals_the_pyfunc_model_and_sets_bad_series_aside(store, tmp_path):
+def test_local_engine_equals_the_pyfunc_model_and_sets_bad_series_aside(in_store, tmp_path):
     frame, ok = _panel()
     shards = tmp_path / "panel"
     shards.mkdir()
     # two CSV files, a series never split between them; a chunk of 4 series: many chunks
     frame.iloc[:96 * 12].to_csv(shards / "a.csv", index=False)
     frame.iloc[96 * 12:].to_csv(shards / "b.csv", index=False)
-    proc = _predict(store, tmp_path, f"input={shards}", f"output={tmp_path / 'out'}",
+    proc = _predict(in_store, tmp_path, f"input={shards}", f"output={tmp_path / 'out'}",
                     "chunk_series=4")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _check_output(tmp_path / "out", _reference(store, pd.concat(
+    _check_output(tmp_path / "out", _reference(pd.concat(
         [pd.read_csv(shards / "a.csv"), pd.read_csv(shards / "b.csv")]), ok), proc.stdout)
 
 
-def _run_in_process(store: dict, tmp_path: Path, *args: str) -> dict:
+def _run_in_process(tmp_path: Path, *args: str) -> dict:
     from pipelines.predict import run
 
-    os.environ["MLFLOW_TRACKING_URI"] = store["MLFLOW_TRACKING_URI"]
     return run(compose_cfg(tmp_path, [f"model_uri={MODEL_URI}", "progress=false", *args],
                            config_name="predict"))
 
 
-def test_local_engine_reads_parquet_by_glob_with_a_shorter_horizon(store, tmp_path):
+def test_local_engine_reads_parquet_by_glob_with_a_shorter_horizon(in_store, tmp_path):
     frame, ok = _panel(12)
     frame.to_parquet(tmp_path / "panel-1.parquet", index=False)
-    counts = _run_in_process(store, tmp_path, f"input={tmp_path}/panel-*.parquet", "horizon=3",
+    counts = _run_in_process(tmp_path, f"input={tmp_path}/panel-*.parquet", "horizon=3",
                              f"output={tmp_path / 'out'}")
     assert counts["series"] == len(ok) and counts["errors"] == len(BAD)
     got = pd.read_parquet(tmp_path / "out" / "forecasts")
     assert got.groupby("unique_id").size().eq(3).all() and got["unique_id"].nunique() == len(ok)
 
 
-def test_input_not_grouped_by_series_is_refused_before_anything_is_written(store, tmp_path):
+def test_input_not_grouped_by_series_is_refused_before_anything_is_written(in_store, tmp_path):
     frame, _ = _panel(4)
     frame.sample(frac=1, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
     with pytest.raises(UsageError, match="are not together .* engine=spark"):
-        _run_in_process(store, tmp_path, f"input={tmp_path / 'shuffled.csv'}",
+        _run_in_process(tmp_path, f"input={tmp_path / 'shuffled.csv'}",
                         f"output={tmp_path / 'out'}")
     assert not (tmp_path / "out").exists()
 
 
-def test_usage_errors_name_the_setting(store, tmp_path):
+def test_usage_errors_name_the_setting(in_store, tmp_path):
     (tmp_path / "x.csv").write_text("unique_id,ds,y\na,2024-01-01,1\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "old.parquet").write_text("")
@@ -132,7 +138,7 @@ def test_usage_errors_name_the_setting(store, tmp_path):
              (f"input={tmp_path / 'x.csv'}", f"output={tmp_path / 'o'}", "horizon=99"): "horizon"}
     for args, needle in cases.items():
         with pytest.raises(UsageError, match=needle):
-            _run_in_process(store, tmp_path, *args)
+            _run_in_process(tmp_path, *args)
 
 
 @pytest.mark.parametrize("rows", [1, 7, 96, 500])
@@ -154,14 +160,14 @@ def test_chunks_hold_whole_series(rows):
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or not (
     shutil.which("java") or os.environ.get("JAVA_HOME")),
     reason="needs the spark extra (pip install -e '.[spark]') and a Java 17 runtime; CI has both")
-def test_spark_engine_equals_the_pyfunc_model(store, tmp_path):
+def test_spark_engine_equals_the_pyfunc_model(in_store, tmp_path):
     frame, ok = _panel()
     frame = frame.sample(frac=1, random_state=1)  # Spark groups the rows itself
     frame.to_csv(tmp_path / "panel.csv", index=False)
-    proc = _predict(store, tmp_path, f"input={tmp_path / 'panel.csv'}", "engine=spark",
+    proc = _predict(in_store, tmp_path, f"input={tmp_path / 'panel.csv'}", "engine=spark",
                     "spark.master='local[2]'", f"output={tmp_path / 'out'}", "chunk_series=4")
     assert proc.returncode == 0, proc.stderr[-5000:]
-    _check_output(tmp_path / "out", _reference(store, pd.read_csv(tmp_path / "panel.csv"), ok),
+    _check_output(tmp_path / "out", _reference(pd.read_csv(tmp_path / "panel.csv"), ok),
                   proc.stdout)
 
 
@@ -195,7 +201,7 @@ def test_a_series_forecast_does_not_depend_on_its_batch(threads):
 @pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or not (
     shutil.which("java") or os.environ.get("JAVA_HOME")),
     reason="needs the spark extra (pip install -e '.[spark]') and a Java 17 runtime; CI has both")
-def test_spark_grouped_files_skip_the_shuffle_and_equal_the_pyfunc_model(store, tmp_path):
+def test_spark_grouped_files_skip_the_shuffle_and_equal_the_pyfunc_model(in_store, tmp_path):
     frame, ok = _panel()
     shards = tmp_path / "panel"
     shards.mkdir()
@@ -203,10 +209,10 @@ def test_spark_grouped_files_skip_the_shuffle_and_equal_the_pyfunc_model(store, 
     for k in range(0, len(ids), 9):  # whole series per file, rows grouped by series
         frame[frame["unique_id"].isin(ids[k:k + 9])].to_parquet(shards / f"{k:03d}.parquet",
                                                                  index=False)
-    proc = _predict(store, tmp_path, f"input={shards}", "engine=spark", "spark.grouped=true",
+    proc = _predict(in_store, tmp_path, f"input={shards}", "engine=spark", "spark.grouped=true",
                     f"output={tmp_path / 'out'}", "chunk_series=4")
     assert proc.returncode == 0, proc.stderr[-5000:]
-    _check_output(tmp_path / "out", _reference(store, frame, ok), proc.stdout)
+    _check_output(tmp_path / "out", _reference(frame, ok), proc.stdout)
 
 
 def test_the_scale_benchmark_runs(tmp_path):

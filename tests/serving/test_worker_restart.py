@@ -23,7 +23,8 @@ import pytest
 from tests.serving.conftest import Server
 from tests.serving.test_service import history
 
-GRACE_S = 0.5  # a request sent as the kill lands may still go to the dying worker
+GRACE_S = 2.0  # a request sent as the kill lands may still go to the dying worker (a loaded
+#                machine may take a moment to close its connections)
 READY = re.compile(r"worker ready (\d+\.\d+) s after its process started")
 
 
@@ -46,7 +47,8 @@ class Load:
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        # longer than a worker restart on a loaded machine: a request waiting for it is answered
+        with httpx.Client(base_url=self.url, timeout=120) as client:
             while not self._stop.is_set():
                 sent = time.monotonic()
                 try:
@@ -63,10 +65,10 @@ class Load:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for t in self._threads:
-            t.join(60)
+            t.join(150)
 
 
-def _kill_one_and_wait(srv: Server, timeout: float = 60) -> tuple[float, float]:
+def _kill_one_and_wait(srv: Server, timeout: float = 120) -> tuple[float, float]:
     """SIGKILL one worker; wait until its replacement logged that it is ready. Returns the
     kill's time and the seconds until the replacement was ready."""
     before, logged = _workers(srv), len(_started(srv))
@@ -116,7 +118,7 @@ def test_kill_9_of_one_of_two_workers_under_load(store, tmp_path, body):
               f"{len(failed)} failed {dict(Counter(o for _, o in failed))}; both workers ready "
               f"{ready_s:.2f} s after the kill; the new worker was ready "
               f"{_started(srv)[-1]:.2f} s after its process started")
-        assert ready_s < 30  # a hang or a restart loop, not a timing target
+        assert ready_s < 90  # a hang or a restart loop, not a timing target
         assert srv.proc.poll() is None
     finally:
         srv.stop()
@@ -141,6 +143,6 @@ def test_with_one_worker_requests_in_the_gap_wait_and_are_answered(store, tmp_pa
         assert answered, in_gap  # the requests that waited for the new worker were answered
         # only the requests on the killed worker's connections fail, one per client at most
         assert len(failed) <= 2 and all(sent < killed_at + GRACE_S for sent, _ in failed), failed
-        assert ready_s < 30
+        assert ready_s < 90
     finally:
         srv.stop()

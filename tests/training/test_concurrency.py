@@ -50,8 +50,9 @@ def test_eight_trainings_start_together_on_a_new_store(tmp_path, small_csv):
 
 def test_resume_refuses_a_run_whose_process_is_alive(tmp_path, small_csv):
     uri = store_uri(tmp_path)
-    args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=500",
-            "callbacks.early_stopping.patience=1000", f"logger.tracking_uri={uri}"]
+    # the first still trains when the second has started, however slow the machine
+    args = [*SMALL, f"data.path={small_csv}", "trainer.max_epochs=1000000",
+            "callbacks.early_stopping.patience=1000000", f"logger.tracking_uri={uri}"]
     first = _start(tmp_path, "first", args)
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     try:
@@ -76,21 +77,23 @@ def test_resume_refuses_a_run_whose_process_is_alive(tmp_path, small_csv):
 
 
 def barrier(folder: str, n: str) -> None:
-    """Wait (at most 60 s) until ``n`` processes have reached this line, then go on together."""
+    """Wait (at most 240 s) until ``n`` processes have reached this line, then go on together."""
     Path(folder, str(os.getpid())).touch()
-    deadline = time.monotonic() + 60
-    while len(os.listdir(folder)) < int(n) and time.monotonic() < deadline:
-        time.sleep(0.001)
+    deadline = time.monotonic() + 240
+    while len(os.listdir(folder)) < int(n):
+        assert time.monotonic() < deadline, f"only {len(os.listdir(folder))} of {n} arrived"
+        time.sleep(0.005)  # the first to arrive wait for the others to import MLflow
 
 
 def _at_once(tmp_path: Path, script: str, n: int = 8) -> None:
     """``n`` processes of ``script`` on one new store, released together by ``barrier``."""
     folder = tmp_path / "barrier"
     folder.mkdir()
+    Path(f"{folder}-evaluated").mkdir()  # a second barrier, for scripts that need one
     argv = [sys.executable, "-c", script, store_uri(tmp_path), str(folder), str(n)]
     procs = [subprocess.Popen(argv, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(n)]
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[-1500:] for o in outputs if o]
 
 
@@ -124,7 +127,7 @@ FINISH = r"""
 import random, sys
 import mlflow
 from forecaster.tracking import registry
-from forecaster.tracking.describe import EXPERIMENT_NOTE, set_note_once
+from forecaster.tracking.describe import EXPERIMENT_NOTE, add_evaluation, set_note_once
 from forecaster.tracking.store import open_client, prepare_store, registry_lock
 from tests.training.test_concurrency import barrier
 uri = sys.argv[1]
@@ -143,6 +146,8 @@ with mlflow.start_run(experiment_id=experiment) as run:
             client.get_model_version("m", version).run_id).data.metrics["test/mase"])
         registry.register(client, f"runs:/{run.info.run_id}/model", "m", {"mase": mase}, {},
                           registry.Gate(beat_baseline=None), incumbent or None)
+barrier(sys.argv[2] + "-evaluated", sys.argv[3])  # and evaluate version 1 at the same instant
+add_evaluation(client, "m", "1", f"evaluated by {run.info.run_id}")
 """
 
 
@@ -154,9 +159,13 @@ def test_runs_finishing_at_once_leave_the_best_champion_and_one_description(tmp_
       the alias, and the last writer kept it (7 times in 8).
     * Each describes the experiment unless it has a description: MLflow inserts the tag
       after looking for it, so parallel sweep jobs broke the tags' unique key (CI, 2026-12-07).
+    * Each then adds a line to version 1's description (as ``pipelines.evaluate`` does): a
+      read, then a write, so without the lock lines were lost.
     """
     _at_once(tmp_path, FINISH)
     client = MlflowClient(store_uri(tmp_path))
     assert_champion_is_the_best(client, "m", 8)
     note = client.get_experiment_by_name("forecaster").tags["mlflow.note.content"]
     assert note.startswith("Runs of `python -m pipelines.train`")
+    lines = client.get_model_version("m", "1").description.splitlines()
+    assert len([line for line in lines if line.startswith("* evaluated by ")]) == 8, lines

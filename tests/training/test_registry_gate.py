@@ -8,7 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecaster.tracking import registry
+from forecaster.tracking import registry, store
 from forecaster.training import train
 from tests.conftest import SMALL, compose_cfg, small_frame, store_uri
 
@@ -58,8 +58,8 @@ def test_a_champion_that_cannot_forecast_the_windows_refuses(tmp_path, small_csv
 @pytest.fixture
 def client(tmp_path):
     uri = store_uri(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run():
+    # an experiment whose files go beside the store in tmp_path, not into the working folder
+    with mlflow.start_run(experiment_id=store.prepare_store(uri, "gate")):
         info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(), pip_requirements=[])
     return MlflowClient(uri), info.model_uri
 
