@@ -147,4 +147,3 @@ def assert_champion_is_the_best(client: MlflowClient, name: str, n: int) -> None
     mase = {v.version: client.get_run(v.run_id).data.metrics["test/mase"] for v in versions}
     champion = client.get_model_version_by_alias(name, "champion").version
     assert mase[champion] == pytest.approx(min(mase.values()), rel=1e-5), (champion, mase)
-

@@ -73,6 +73,7 @@ def log_data_input(df: pd.DataFrame, source_uri: str, name: str, freq, n_series:
     tags = {"rows": str(len(df)), "series": str(n_series), "frequency": str(freq)}
     retry_lost_insert(lambda: mlflow.log_input(dataset, context=context, tags=tags))
 
+
 def comparison(table: Mapping[str, Mapping[str, float]], reference: str = "seasonal_naive"
                ) -> pd.DataFrame:
     """One row per method, the shared metrics, and each method's MASE relative to ``reference``."""

@@ -6,7 +6,7 @@ import fcntl
 import os
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from pathlib import Path
 
 import mlflow
@@ -49,6 +49,12 @@ def _file_lock(path: Path) -> Iterator[None]:
         yield
 
 
+def _store_lock(uri: str, suffix: str) -> AbstractContextManager:
+    """The lock on ``<database><suffix>`` beside a sqlite store; nothing for other stores."""
+    path = _sqlite_path(uri)
+    return nullcontext() if path is None else _file_lock(Path(path + suffix))
+
+
 @contextmanager
 def _creation_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``<database>.lock`` beside a sqlite store.
@@ -58,16 +64,13 @@ def _creation_lock(uri: str) -> Iterator[None]:
     crashes ("duplicate column name"). Other stores (a server, Postgres) set themselves up.
     """
     path = _sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    with _file_lock(Path(path + ".lock")):
-        _write_ahead_log(path)
+    with _store_lock(uri, ".lock"):
+        if path is not None:
+            _write_ahead_log(path)
         yield
 
 
-@contextmanager
-def registry_lock(uri: str) -> Iterator[None]:
+def registry_lock(uri: str) -> AbstractContextManager:
     """Hold an exclusive lock on ``<database>.registry.lock`` beside a sqlite store while a
     run compares itself with the champion, registers and moves the alias (and while an
     evaluation appends to a version's description).
@@ -77,12 +80,7 @@ def registry_lock(uri: str) -> Iterator[None]:
     server cannot be locked from here; there the comparison and the alias can race, and
     ``retry_lost_insert`` keeps the alias write from failing.
     """
-    path = _sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    with _file_lock(Path(path + ".registry.lock")):
-        yield
+    return _store_lock(uri, ".registry.lock")
 
 
 def retry_lost_insert(write: Callable[[], object], attempts: int = 3) -> None:
@@ -200,9 +198,9 @@ def mark_dead_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]
             continue
         if not _alive(int(tags[PID_TAG])):
             client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            reason = f"process {tags[PID_TAG]} was gone when the next run started"
             # the jobs of a sweep starting together may all find the same dead run
-            retry_lost_insert(lambda run_id=run.info.run_id, pid=tags[PID_TAG]: client.set_tag(
-                run_id, "forecaster.killed_reason", f"process {pid} was gone when the next run "
-                "started"))
+            retry_lost_insert(lambda: client.set_tag(run.info.run_id, "forecaster.killed_reason",
+                                                     reason))
             killed.append(run.info.run_id)
     return killed

@@ -122,7 +122,6 @@ def test_runs_logging_the_same_data_at_once_all_link_it(tmp_path):
     assert len(runs) == 8 and all(len(r.inputs.dataset_inputs) == 1 for r in runs)
 
 
-
 FINISH = r"""
 import random, sys
 import mlflow
@@ -156,7 +155,7 @@ def test_runs_finishing_at_once_leave_the_best_champion_and_one_description(tmp_
 
     * Each compares itself with the champion, then registers: under ``registry_lock`` they
       take turns, so the best is champion. Without the lock all saw no champion, all took
-      the alias, and the last writer kept it (7 times in 8).
+      the alias, and the last writer kept it (3 runs in 3 here).
     * Each describes the experiment unless it has a description: MLflow inserts the tag
       after looking for it, so parallel sweep jobs broke the tags' unique key (CI, 2026-12-07).
     * Each then adds a line to version 1's description (as ``pipelines.evaluate`` does): a
