@@ -35,7 +35,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 import forecaster as forecaster_package
-from forecaster import console, reporting
+from forecaster import console, reporting, runtime
 from forecaster.data import Datasets, FeatureSpec, validate_frame, window_loader
 from forecaster.data.frames import sort_frame
 from forecaster.data.seasons import infer_season_length, infer_seasons
@@ -52,6 +52,7 @@ from forecaster.models.ensemble import (
     member_configs,
     select,
 )
+from forecaster.models.threads import FollowCPUs, parallel_jobs
 from forecaster.nn import EnsembleNet, build_net, window_scale
 from forecaster.tracking import artifacts, pyfunc, registry, store
 from forecaster.tracking.loading import load_forecaster
@@ -318,6 +319,18 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
     return next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
 
 
+def thread_rule(cfg: DictConfig, members: int):
+    """``() -> ThreadChoice``: this run's torch threads (``trainer.threads``, else the CPUs
+    available now, shared with the sweep's parallel jobs and DDP ranks, and no more than one
+    step's work keeps busy: ``forecaster.runtime``)."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    launcher = hydra_cfg.launcher if hydra_cfg and str(hydra_cfg.mode) == "RunMode.MULTIRUN" else None
+    jobs = parallel_jobs(cfg.trainer, launcher)
+    work = int(cfg.data.batch_size) * int(cfg.model.hidden_size) * members
+    return lambda: runtime.choose_threads(cfg.trainer.get("threads"), jobs=jobs, work=work,
+                                          setting_name="trainer.threads")
+
+
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
@@ -327,6 +340,8 @@ def train(cfg: DictConfig) -> TrainResult:
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)
+    choose_threads = thread_rule(cfg, len(net_config["members"]))
+    threads = runtime.apply(choose_threads())
     train_loader, val_loader = dm.train_loader(data, int(cfg.seed)), dm.val_loader(data)
 
     rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
@@ -338,10 +353,16 @@ def train(cfg: DictConfig) -> TrainResult:
         callbacks_cfg = OmegaConf.merge(callbacks_cfg, {"model_checkpoint": {
             "dirpath": str(Path(ckpt_path).parent)}})
     callbacks = [instantiate(c) for c in callbacks_cfg.values()] if callbacks_cfg else []
+    if threads.source == "auto":  # a run follows the load epoch by epoch
+        callbacks.append(FollowCPUs(choose_threads))
     ckpt_cb = _checkpoint_callback(callbacks)
     logger = MLFlowLogger(experiment_name=cfg.logger.experiment_name, tracking_uri=uri,
                           run_id=run.info.run_id) if run else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg.pop("threads", None)  # ours, not a Trainer argument
+    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger)
+    if run:
+        client.set_tag(run.info.run_id, "forecaster.threads", threads.describe())
     if run and ckpt_cb is not None and ckpt_cb.dirpath:
         client.set_tag(run.info.run_id, CKPT_TAG, str(Path(ckpt_cb.dirpath).resolve()))
     try:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from forecaster.data.files import header, input_files, is_many
 from forecaster.errors import UsageError
+from forecaster.runtime import explicit_threads
 
 EXIT_USAGE = 2  # what argparse and most CLIs return for bad arguments
 
@@ -45,6 +46,8 @@ def check(cfg: DictConfig) -> None:
     """
     check_added_keys(cfg)
     check_data_source(cfg.data)
+    if "trainer" in cfg:
+        explicit_threads(cfg.trainer.get("threads"), "trainer.threads")
 
 
 def check_added_keys(cfg: DictConfig) -> None:

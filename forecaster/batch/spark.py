@@ -97,15 +97,17 @@ def _output_schema(model: BatchModel):
 
 
 def _worker_model(folder_name: str):
-    """The model of this Python worker, loaded on its first chunk. One torch thread: Spark
-    runs a task per core (``spark.task.cpus``), and more threads per task oversubscribe them."""
+    """The model of this Python worker, loaded on its first chunk. Its torch threads: the
+    task's CPUs (``spark.task.cpus``; Spark runs a task per core by default, and more threads
+    per task oversubscribe them), or ``FORECASTER_TORCH_THREADS``."""
     if folder_name not in _MODELS:
-        import torch
-        from pyspark import SparkFiles
+        from pyspark import SparkFiles, TaskContext
 
+        from forecaster import runtime
         from forecaster.models import Forecaster
 
-        torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
+        task = TaskContext.get()
+        runtime.apply(runtime.choose_threads(cpus=task.cpus() if task else 1))
         _MODELS[folder_name] = Forecaster.load(SparkFiles.get(folder_name))
     return _MODELS[folder_name]
 

@@ -112,6 +112,11 @@ class RNNForecastNet(nn.Module):
         log: model ``log y`` (positive series; multiplicative seasonality).
         rnn: with ``False`` the cell and its head are left out: the linear path alone
             corrects the base (with ``base="last"``, exactly NLinear).
+        segment: 0: the cell reads one window step per step. ``P > 0``: one segment of ``P``
+            consecutive steps per step (SegRNN's and ES-RNN's period-aligned recurrence; ``P``
+            is usually the season, so two weeks of hourly values are 14 steps, not 336), and
+            ``rnn_steps`` counts segments (default: as many as fit in the window). The lag
+            channels are then left out: the cell reads the previous segments themselves.
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class RNNForecastNet(nn.Module):
         linear: bool = False,
         log: bool = False,
         rnn: bool = True,
+        segment: int = 0,
     ):
         super().__init__()
         if num_layers < 1:
@@ -147,7 +153,11 @@ class RNNForecastNet(nn.Module):
         self.lags = tuple(int(m) for m in lags)
         if any(m < 1 for m in self.lags):
             raise ValueError(f"lags must be positive season lengths, got {list(lags)}")
-        need = max(self.lags, default=0) + (rnn_steps or 1)
+        self.segment = int(segment or 0)
+        if self.segment < 0 or (self.segment and self.lags):
+            raise ValueError(f"segment must be 0 or a positive length, without lag channels (the "
+                             f"cell reads the previous segments); got {segment} and lags {list(lags)}")
+        need = self.segment * (rnn_steps or 1) or max(self.lags, default=0) + (rnn_steps or 1)
         if input_size is not None and input_size < max(need, season_length):
             raise ValueError(f"input_size {input_size} is too short for lags {list(self.lags)}, "
                              f"rnn_steps {rnn_steps} and season_length {season_length}")
@@ -163,7 +173,7 @@ class RNNForecastNet(nn.Module):
         # step h of the horizon repeats input step L - m + (h mod m), counted from the end
         m = self.season_length if base == "seasonal" else 1
         self.register_buffer("season_index", torch.arange(horizon) % m - m, persistent=False)
-        n_in = n_features + len(self.lags)
+        n_in = n_features * self.segment if self.segment else n_features + len(self.lags)
         self.cells = nn.ModuleList(
             BasicRNNCell(n_in if k == 0 else hidden_size, hidden_size, activation)
             for k in range(num_layers if rnn else 0)
@@ -175,22 +185,69 @@ class RNNForecastNet(nn.Module):
 
     def forward(self, x: Tensor, futr: Tensor | None = None, static: Tensor | None = None) -> Tensor:
         """``x`` ``[B, >=L, F]``, ``futr`` ``[B, H, C]``, ``static`` ``[B, S]`` -> ``[B, H, Q]``."""
+        x, n, level, scale = self.normalise(x)
+        state = self.encode(self.cell_inputs(x, n)) if self.rnn else None
+        return self.decode(x, n, level, scale, state, futr, static)
+
+    def normalise(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The window this network reads ``x`` ``[B, L, F]``, its normalised target ``n``
+        ``[B, L]``, and the level and scale ``[B, 1]`` that undo it."""
         if self.input_size is not None:
             if x.shape[1] < self.input_size:
                 raise ValueError(f"the window has {x.shape[1]} steps; this network reads "
                                  f"{self.input_size}")
             x = x[:, -self.input_size:]
-        B, L, F = x.shape
-        T = self.rnn_steps or L - max(self.lags, default=0)
-        if T < 1 or T + max(self.lags, default=0) > L or self.season_length > L:
+        L = x.shape[1]
+        T = self._steps(L)
+        if T < 1 or self._span(T) > L or self.season_length > L:
             raise ValueError(f"a window of {L} steps is too short for lags {list(self.lags)}, "
-                             f"rnn_steps {self.rnn_steps} and season {self.season_length}")
+                             f"rnn_steps {self.rnn_steps}, segment {self.segment} and season "
+                             f"{self.season_length}")
         y = x[..., 0]  # [B, L]
         if self.log:
             y = y.log()
         level, scale = window_stats(y, self.level, self.season_length, self.log)  # [B, 1] each
         n = (y - level) / torch.where(scale > 0, scale, torch.ones_like(scale))  # [B, L]
-        out = self._corrections(x, n, futr, static) if self.rnn else n.new_zeros(B, self.horizon, 1)
+        return x, n, level, scale
+
+    def _steps(self, L: int) -> int:
+        """Steps ``T`` the cell unrolls over in a window of ``L``."""
+        if self.rnn_steps:
+            return self.rnn_steps
+        return L // self.segment if self.segment else L - max(self.lags, default=0)
+
+    def _span(self, T: int) -> int:
+        """Window steps that ``T`` cell steps read (with their lags)."""
+        return T * self.segment if self.segment else T + max(self.lags, default=0)
+
+    def cell_inputs(self, x: Tensor, n: Tensor) -> Tensor:
+        """What the first cell reads ``[B, T, F']``: per step the normalised value, its
+        seasonal lags and the features; with ``segment`` P, P consecutive steps of them."""
+        B, L, F = x.shape
+        T = self._steps(L)
+        if self.segment:
+            start = L - T * self.segment
+            u = torch.cat([n[:, start:, None], x[:, start:, 1:]], -1)  # [B, T*P, F]
+            return u.reshape(B, T, self.segment * F)  # [B, T, P*F]
+        steps = [n[:, L - T:, None]]  # [B, T, 1]
+        steps += [n[:, L - T - m:L - m, None] for m in self.lags]  # [B, T, 1] each
+        return torch.cat([*steps, x[:, L - T:, 1:]], -1)  # [B, T, F + len(lags)]
+
+    def encode(self, h: Tensor) -> Tensor:
+        """The stacked cells over the cell inputs ``[B, T, F']``: the last state ``[B, D]``."""
+        for k, cell in enumerate(self.cells):
+            if k > 0:
+                h = self.dropout(h)
+            if k + 1 < len(self.cells):
+                h, _ = dynamic_rnn(cell, h)  # [B, T, D]
+        return final_state(self.cells[-1], h)  # [B, D]: the head reads only the last state
+
+    def decode(self, x: Tensor, n: Tensor, level: Tensor, scale: Tensor, state: Tensor | None,
+               futr: Tensor | None, static: Tensor | None) -> Tensor:
+        """The forecast ``[B, H, Q]`` from the last state: the head's corrections, the linear
+        path and the base, in the window's units."""
+        B, L = n.shape
+        out = self._head(state, futr, static) if self.rnn else n.new_zeros(B, self.horizon, 1)
         if self.linear is not None:
             out = out + self.linear(n)[..., None]  # [B, H, Q]
         if self.base != "level":
@@ -198,20 +255,9 @@ class RNNForecastNet(nn.Module):
         out = level[..., None] + scale[..., None] * out  # [B, H, Q]
         return out.exp() if self.log else out
 
-    def _corrections(self, x: Tensor, n: Tensor, futr: Tensor | None, static: Tensor | None) -> Tensor:
-        """The cell's head: ``[B, H, Q]`` corrections from the last ``T`` steps and lags."""
-        B, L, F = x.shape
-        T = self.rnn_steps or L - max(self.lags, default=0)
-        steps = [n[:, L - T:, None]]  # [B, T, 1]
-        steps += [n[:, L - T - m:L - m, None] for m in self.lags]  # [B, T, 1] each
-        h = torch.cat([*steps, x[:, L - T:, 1:]], -1)  # [B, T, F + len(lags)]
-        for k, cell in enumerate(self.cells):
-            if k > 0:
-                h = self.dropout(h)
-            if k + 1 < len(self.cells):
-                h, _ = dynamic_rnn(cell, h)  # [B, T, D]
-            else:  # the head reads only the last state
-                state = final_state(cell, h)  # [B, D]
+    def _head(self, state: Tensor, futr: Tensor | None, static: Tensor | None) -> Tensor:
+        """``[B, H, Q]`` corrections from the last state, future and static features."""
+        B = state.shape[0]
         parts = [state]
         if self.n_futr:
             parts.append(futr.reshape(B, self.horizon * self.n_futr))  # [B, H*C]

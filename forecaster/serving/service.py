@@ -14,6 +14,8 @@ Configuration (environment):
     FORECASTER_MAX_BATCH_SERIES  series per /forecast_batch body (default 10,000)
     FORECASTER_WORKERS           server processes: a number (default 1) or cpu_count (one per
                                  core the container may use); see docs/benchmarks.md
+    FORECASTER_TORCH_THREADS     each worker's torch threads (default: its share of the CPUs
+                                 available, forecaster/runtime.py; a bad value ends the server)
     FORECASTER_API_TOKEN         a bearer token the forecast endpoints, /metadata and /metrics
                                  then need (401 without it); /livez and /readyz stay open
     FORECASTER_API_TOKEN_FILE    read the token from this file instead (a mounted secret)
@@ -38,8 +40,12 @@ import os
 import threading
 import time
 
-import bentoml
-import torch
+from forecaster import runtime
+
+runtime.prepare_openmp()  # before torch loads: short spins for waiting threads
+
+import bentoml  # noqa: E402
+import torch  # noqa: E402
 from bentoml._internal.context import server_context
 from starlette.responses import Response
 
@@ -94,6 +100,16 @@ def _workers(value: str) -> int | str:
         raise SystemExit(f"forecaster: FORECASTER_WORKERS must be a positive integer or "
                          f"'cpu_count', got {value!r}")
     return workers
+
+
+WORKERS = _workers(os.environ.get("FORECASTER_WORKERS", "1"))
+
+
+def _worker_threads() -> runtime.ThreadChoice:
+    """Each worker's torch threads: ``FORECASTER_TORCH_THREADS``, else its share of the CPUs
+    available (``forecaster.runtime``: one per worker with ``cpu_count`` workers)."""
+    jobs = runtime.available_cpus() if WORKERS == "cpu_count" else WORKERS
+    return runtime.choose_threads(jobs=jobs, setting_name=runtime.THREADS_ENV)
 
 
 def _process_age_s() -> float:
@@ -292,7 +308,7 @@ class _Service(bentoml.Service):
 @bentoml.service(
     name="forecaster",
     service_class=_Service,
-    workers=_workers(os.environ.get("FORECASTER_WORKERS", "1")),
+    workers=WORKERS,
     traffic={"timeout": 60},
     logging={"access": {"enabled": False}},  # RequestGuard logs one JSON line per request
 )
@@ -306,6 +322,10 @@ class ForecastService:
         registry into a local folder the workers then read), loaded and warmed up on its input
         example. Any failure ends the server with exit status 1 and one message naming the file
         or URI and the cause: no worker starts, so nothing restarts in a loop."""
+        try:  # a bad setting ends the server here, before any worker starts
+            runtime.explicit_threads(None)
+        except runtime.ThreadSettingError as err:
+            raise SystemExit(f"forecaster: {err}") from None
         torch.set_num_threads(1)
         path = bentoml.models.get(BENTO_MODEL_TAG).path if BENTO_MODEL_TAG else None
         try:
@@ -315,7 +335,8 @@ class ForecastService:
         os.environ[source.PREPARED_ENV] = str(folder)  # the workers inherit it
 
     def __init__(self) -> None:
-        torch.set_num_threads(int(os.environ.get("FORECASTER_TORCH_THREADS", 1)))
+        threads = runtime.apply(_worker_threads())
+        log.info("torch threads: %s", threads.describe())
         path = self.bento_model.path if BENTO_MODEL_TAG else None
         global _served
         try:

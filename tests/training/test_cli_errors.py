@@ -30,6 +30,14 @@ def test_bad_input_is_refused_before_the_heavy_stack_is_imported(tmp_path, args)
     assert "hydra" in imported and not {"lightning", "mlflow"} & imported
 
 
+@pytest.mark.parametrize("args, env, named", [
+    (["trainer.threads=abc"], None, "trainer.threads='abc' is invalid"),
+    ([], {"FORECASTER_TORCH_THREADS": "0"}, "FORECASTER_TORCH_THREADS='0' is invalid"),
+])
+def test_a_bad_thread_setting_is_named(tmp_path, args, env, named):
+    assert named in _fails_fast(tmp_path, args, env)
+
+
 def test_misspelt_key_added_with_plus_is_refused(tmp_path):
     err = _fails_fast(tmp_path, ["+model.hiden_size=32"])
     assert "+model.hiden_size=32" in err and "did you mean model.hidden_size?" in err
