@@ -160,7 +160,8 @@ def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[Fore
         these = member_configs(
             base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
             linear=m.variants, seeds=m.ensemble.seeds,
-            lags=list(plan.seasons) if m.lags else [], rnn_steps=m.rnn_steps)
+            lags=list(plan.seasons) if m.lags else [], rnn_steps=m.rnn_steps,
+            segment=m.resolved_segment(plan.season_length))
         members += these
         scales += [kind] * len(these)
     net_config = {"members": members}
@@ -228,7 +229,7 @@ def _with_base_candidate(net: EnsembleNet, like: dict) -> EnsembleNet:
     value): a network of the same window with a zero head and no linear path, so validation
     can prefer the base, or pull the median towards it, where the corrections do not help."""
     base = {**like, "linear": False, "lags": [], "rnn_steps": 1, "hidden_size": 1, "num_layers": 1,
-            "rnn": True}
+            "rnn": True, "segment": 0}
     out = EnsembleNet([*net.configs, base])
     out.load_state_dict(net.state_dict(), strict=False)
     with torch.no_grad():
@@ -331,6 +332,13 @@ def thread_rule(cfg: DictConfig, members: int):
                                           setting_name="trainer.threads")
 
 
+def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
+    """Lightning's Trainer from ``cfg.trainer`` (less ``threads``, which is ours)."""
+    node = OmegaConf.to_container(trainer_cfg, resolve=True)
+    node.pop("threads", None)
+    return instantiate(node, **kwargs)
+
+
 def train(cfg: DictConfig) -> TrainResult:
     """Fit, test against baselines, log to MLflow and register; returns the flat metrics."""
     console.prepare(cfg)  # progress bar only for a person at a terminal; known noise off
@@ -358,9 +366,7 @@ def train(cfg: DictConfig) -> TrainResult:
     ckpt_cb = _checkpoint_callback(callbacks)
     logger = MLFlowLogger(experiment_name=cfg.logger.experiment_name, tracking_uri=uri,
                           run_id=run.info.run_id) if run else False
-    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer_cfg.pop("threads", None)  # ours, not a Trainer argument
-    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger)
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=logger)
     if run:
         client.set_tag(run.info.run_id, "forecaster.threads", threads.describe())
     if run and ckpt_cb is not None and ckpt_cb.dirpath:

@@ -31,6 +31,19 @@ def test_members_cross_lengths_variants_and_seeds():
     assert short["lags"] == [24] and short["rnn_steps"] == 48 and not short["linear"]
 
 
+def test_segment_members_read_whole_seasons_without_lag_channels():
+    """model.segment=season: two weeks of hourly values are 14 steps of a day each; a window
+    shorter than one segment keeps the step-by-step cell and its lags."""
+    configs = member_configs({"season_length": 24}, input_sizes=[336, 12], linear=[True],
+                             seeds=1, lags=[24, 168], rnn_steps=None, segment=24)
+    long, short = configs
+    assert (long["segment"], long["rnn_steps"], long["lags"]) == (24, 14, [])
+    assert (short["segment"], short["rnn_steps"], short["lags"]) == (0, 12, [])
+    capped = member_configs({"season_length": 24}, input_sizes=[336], linear=[True], seeds=1,
+                            lags=[24, 168], rnn_steps=7, segment=24)[0]
+    assert capped["rnn_steps"] == 7  # the last week only
+
+
 def test_greedy_selection_keeps_the_members_that_help():
     rng = np.random.default_rng(0)
     actual = rng.normal(size=(200, 5))

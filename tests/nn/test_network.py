@@ -98,6 +98,26 @@ def test_lag_channels_see_one_season_back():
         assert torch.allclose(_net(lags=[], **kw)(x), _net(lags=[], **kw)(w), atol=1e-6)
 
 
+def test_segments_feed_the_cell_one_season_per_step():
+    """segment=4: the cell reads the window's last 24 values as 6 steps of 4 (features beside
+    each value), and the forecast stays scale-free."""
+    net = _net(segment=4, lags=[], n_features=2).double()
+    x = torch.randn(3, L, 2, dtype=torch.float64)  # the target and one feature
+    x_cut, n, level, scale = net.normalise(x)
+    u = net.cell_inputs(x_cut, n)
+    assert u.shape == (3, L // 4, 4 * 2) and net.cells[0].input_size == 8
+    assert torch.equal(u[:, 1, 0::2], n[:, 4:8]) and torch.equal(u[:, 1, 1::2], x[:, 4:8, 1])
+    a, b = 7.0, -3.0
+    with torch.no_grad():
+        shifted = x.clone()
+        shifted[..., 0] = a * x[..., 0] + b
+        np.testing.assert_allclose(net(shifted).numpy(), (a * net(x) + b).numpy(), rtol=1e-9)
+    with pytest.raises(ValueError, match="without lag channels"):
+        _net(segment=4, lags=[8])
+    with pytest.raises(ValueError, match="too short"):
+        RNNForecastNet(n_features=1, horizon=H, input_size=8, segment=4, rnn_steps=3)
+
+
 def test_ensemble_is_the_median_of_its_members():
     configs = [dict(n_features=1, horizon=H, hidden_size=4, input_size=size, season_length=4,
                     base="seasonal", linear=lin) for size, lin in [(24, True), (12, False), (16, True)]]

@@ -57,6 +57,8 @@ def test_unknown_group_option_is_named(tmp_path):
     ("model.loss_scale=range", "model.loss_scale='range'"),
     ("model.ensemble.select=best", "model.ensemble.select='best'"),
     ("model.ensemble.seeds=0", "model.ensemble.seeds=0"),
+    ("model.segment=-2", "model.segment=-2"),
+    ("model.segment=day", "model.segment='day'"),
 ])
 def test_invalid_values_fail_before_training_naming_the_key(tmp_path, override, named):
     from forecaster.training import ConfigError, train
@@ -141,7 +143,7 @@ def test_each_experiment_builds_and_fits_one_batch(tmp_path, experiment):
     from hydra.utils import instantiate
 
     from forecaster.datasets import benchmark_file
-    from forecaster.training import build_data, build_module
+    from forecaster.training import build_data, build_module, build_trainer
 
     overrides = [] if experiment is None else [f"experiment={experiment}"]
     cfg = compose_cfg(tmp_path, [*overrides, "model.ensemble.seeds=1", "model.hidden_size=4"])
@@ -155,7 +157,7 @@ def test_each_experiment_builds_and_fits_one_batch(tmp_path, experiment):
     _, data, plan = build_data(cfg)
     module, _ = build_module(cfg, data.spec, plan)
     dm = instantiate(cfg.data)
-    trainer = instantiate(cfg.trainer, max_epochs=1, limit_train_batches=1, limit_val_batches=1,
+    trainer = build_trainer(cfg.trainer, max_epochs=1, limit_train_batches=1, limit_val_batches=1,
                           logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False, callbacks=[])
     trainer.fit(module, dm.train_loader(data, 0), dm.val_loader(data))
