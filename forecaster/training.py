@@ -161,7 +161,7 @@ def build_module(cfg: DictConfig, spec: FeatureSpec, plan: Design) -> tuple[Fore
             base, input_sizes=list(m.ensemble.input_sizes or [plan.input_size]),
             linear=m.variants, seeds=m.ensemble.seeds,
             lags=list(plan.seasons) if m.lags else [], rnn_steps=m.rnn_steps,
-            segment=m.resolved_segment(plan.season_length))
+            segment=m.resolved_segment(plan.season_length), shorter_only=m.segment == "auto")
         members += these
         scales += [kind] * len(these)
     net_config = {"members": members}
@@ -197,7 +197,7 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
                 else "rnn + linear" if kw["linear"] else "rnn")
         rows.append({"member": k, "kind": kind, "input_size": kw["input_size"],
                      "loss_scale": module.member_scales[k] if k < trained else "",
-                     "lags": str(kw["lags"]), "base": kw["base"],
+                     "lags": str(kw["lags"]), "segment": kw.get("segment", 0), "base": kw["base"],
                      "val_error": _scaled_error(val_fc[k], val_y, val_scale, squared),
                      "test_error": _scaled_error(test_fc[k], test_y, test_scale, squared),
                      "selected": k in chosen})

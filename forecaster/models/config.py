@@ -57,7 +57,7 @@ class ModelConfig:
     level: str = "auto"
     lags: bool = True
     rnn_steps: int | None = None
-    segment: int | str = 0
+    segment: int | str = "auto"
     log: bool = False
     linear: bool | str | list = field(default_factory=lambda: [True, False])
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
@@ -91,8 +91,9 @@ class ModelConfig:
               f"auto or one of {list(LEVELS)}")
         check("model.rnn_steps", self.rnn_steps, self.rnn_steps is None
               or positive_int(self.rnn_steps), "null or a positive integer")
-        check("model.segment", self.segment, self.segment == "season" or self.segment == 0
-              or positive_int(self.segment), "0 (a step per step), season or a positive integer")
+        check("model.segment", self.segment, self.segment in ("auto", "season", 0)
+              or positive_int(self.segment),
+              "auto, season, 0 (a step per step) or a positive integer")
         check("model.linear", self.linear, all(v in (True, False, "only") for v in self.variants),
               "true, false or only, or a list of them")
 
@@ -107,8 +108,9 @@ class ModelConfig:
         return list(self.linear) if isinstance(self.linear, (list, tuple)) else [self.linear]
 
     def resolved_segment(self, season_length: int) -> int:
-        """Steps the cell reads at once: ``season`` is the primary season (0 without one)."""
-        if self.segment == "season":
+        """Steps the cell reads at once: ``auto`` and ``season`` are the primary season (0
+        without one); ``auto`` applies it only where it shortens the unroll (``member_configs``)."""
+        if self.segment in ("auto", "season"):
             return season_length if season_length > 1 else 0
         return int(self.segment)
 

@@ -47,25 +47,30 @@ def default_val_size(horizon: int, room: int) -> int:
 
 def member_configs(base: dict, *, input_sizes: Sequence[int], linear: Sequence[bool | str],
                    seeds: int, lags: Sequence[int], rnn_steps: int | None,
-                   segment: int = 0) -> list[dict]:
+                   segment: int = 0, shorter_only: bool = False) -> list[dict]:
     """The keyword arguments of every member: ``seeds`` members per input length and
     ``linear`` variant (``True``: the cell's head and the linear path; ``False``: the head
     alone; ``"only"``: the linear path alone, NLinear on the base). A member's lag channels
     are the seasons that fit twice in its window; its cell unrolls over ``rnn_steps``, by
     default two primary seasons (the lag channels bring the longer past), at most the window
     less the longest lag. With ``segment`` P the cell reads P steps at once, over as many
-    segments as the window holds (``rnn_steps`` of them at most), without lag channels."""
+    segments as the window holds beside the longest lag (``rnn_steps`` of them at most), with
+    lag channels for the seasons longer than P only; with ``shorter_only``, only where that
+    unrolls over fewer steps than the step-by-step cell."""
     configs = []
     m = base.get("season_length", 1)
     for L, lin, _ in itertools.product(input_sizes, linear, range(seeds)):
         if lin not in (True, False, "only"):
             raise ValueError(f"model.linear takes true, false or only, got {lin!r}")
-        if segment and L >= segment:
-            own_lags, seg, T = [], segment, min(rnn_steps or L // segment, L // segment)
-        else:
-            own_lags = [s for s in lags if 2 * s <= L]
-            room = L - max(own_lags, default=0)
-            seg, T = 0, min(rnn_steps or (min(room, 2 * m) if m > 1 else room), room)
+        own_lags = [s for s in lags if 2 * s <= L]
+        room = L - max(own_lags, default=0)
+        seg, T = 0, min(rnn_steps or (min(room, 2 * m) if m > 1 else room), room)
+        if segment:  # the cell reads the previous segments: lags of longer seasons only
+            seg_lags = [s for s in own_lags if s > segment]
+            fit = (L - max(seg_lags, default=0)) // segment
+            segments = min(rnn_steps or fit, fit)
+            if segments and not (shorter_only and segments >= T):
+                own_lags, seg, T = seg_lags, segment, segments
         configs.append({**base, "input_size": int(L), "linear": lin is not False, "lags": own_lags,
                         "rnn_steps": int(T), "rnn": lin != "only", "segment": seg})
     return configs

@@ -130,7 +130,8 @@ class Forecaster:
         return {
             "combine": "median" if len(members) > 1 else "single network",
             "members": [{"kind": k, "input_size": m.get("input_size"), "lags": m.get("lags", []),
-                         "base": m.get("base", "last"), "hidden_size": m.get("hidden_size")}
+                         "segment": m.get("segment", 0), "base": m.get("base", "last"),
+                         "hidden_size": m.get("hidden_size")}
                         for k, m in zip(kinds, members)],
             "seasons": self.seasons,
             "intervals": ({"method": "split-conformal, calibrated on validation windows",

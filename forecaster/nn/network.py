@@ -115,8 +115,9 @@ class RNNForecastNet(nn.Module):
         segment: 0: the cell reads one window step per step. ``P > 0``: one segment of ``P``
             consecutive steps per step (SegRNN's and ES-RNN's period-aligned recurrence; ``P``
             is usually the season, so two weeks of hourly values are 14 steps, not 336), and
-            ``rnn_steps`` counts segments (default: as many as fit in the window). The lag
-            channels are then left out: the cell reads the previous segments themselves.
+            ``rnn_steps`` counts segments (default: as many as fit in the window beside the
+            longest lag). Lag channels then carry longer seasons (the same hours a week
+            earlier); the previous segments themselves are the lag of one season.
     """
 
     def __init__(
@@ -154,10 +155,9 @@ class RNNForecastNet(nn.Module):
         if any(m < 1 for m in self.lags):
             raise ValueError(f"lags must be positive season lengths, got {list(lags)}")
         self.segment = int(segment or 0)
-        if self.segment < 0 or (self.segment and self.lags):
-            raise ValueError(f"segment must be 0 or a positive length, without lag channels (the "
-                             f"cell reads the previous segments); got {segment} and lags {list(lags)}")
-        need = self.segment * (rnn_steps or 1) or max(self.lags, default=0) + (rnn_steps or 1)
+        if self.segment < 0:
+            raise ValueError(f"segment must be 0 or a positive length, got {segment}")
+        need = (self.segment or 1) * (rnn_steps or 1) + max(self.lags, default=0)
         if input_size is not None and input_size < max(need, season_length):
             raise ValueError(f"input_size {input_size} is too short for lags {list(self.lags)}, "
                              f"rnn_steps {rnn_steps} and season_length {season_length}")
@@ -173,7 +173,7 @@ class RNNForecastNet(nn.Module):
         # step h of the horizon repeats input step L - m + (h mod m), counted from the end
         m = self.season_length if base == "seasonal" else 1
         self.register_buffer("season_index", torch.arange(horizon) % m - m, persistent=False)
-        n_in = n_features * self.segment if self.segment else n_features + len(self.lags)
+        n_in = (n_features + len(self.lags)) * (self.segment or 1)
         self.cells = nn.ModuleList(
             BasicRNNCell(n_in if k == 0 else hidden_size, hidden_size, activation)
             for k in range(num_layers if rnn else 0)
@@ -214,24 +214,22 @@ class RNNForecastNet(nn.Module):
         """Steps ``T`` the cell unrolls over in a window of ``L``."""
         if self.rnn_steps:
             return self.rnn_steps
-        return L // self.segment if self.segment else L - max(self.lags, default=0)
+        return (L - max(self.lags, default=0)) // (self.segment or 1)
 
     def _span(self, T: int) -> int:
         """Window steps that ``T`` cell steps read (with their lags)."""
-        return T * self.segment if self.segment else T + max(self.lags, default=0)
+        return T * (self.segment or 1) + max(self.lags, default=0)
 
     def cell_inputs(self, x: Tensor, n: Tensor) -> Tensor:
         """What the first cell reads ``[B, T, F']``: per step the normalised value, its
         seasonal lags and the features; with ``segment`` P, P consecutive steps of them."""
         B, L, F = x.shape
-        T = self._steps(L)
-        if self.segment:
-            start = L - T * self.segment
-            u = torch.cat([n[:, start:, None], x[:, start:, 1:]], -1)  # [B, T*P, F]
-            return u.reshape(B, T, self.segment * F)  # [B, T, P*F]
-        steps = [n[:, L - T:, None]]  # [B, T, 1]
-        steps += [n[:, L - T - m:L - m, None] for m in self.lags]  # [B, T, 1] each
-        return torch.cat([*steps, x[:, L - T:, 1:]], -1)  # [B, T, F + len(lags)]
+        P = self.segment or 1
+        S = self._steps(L) * P  # window steps read
+        steps = [n[:, L - S:, None]]  # [B, S, 1]
+        steps += [n[:, L - S - m:L - m, None] for m in self.lags]  # [B, S, 1] each
+        u = torch.cat([*steps, x[:, L - S:, 1:]], -1)  # [B, S, 1 + len(lags) + F - 1]
+        return u.reshape(B, S // P, P * u.shape[-1]) if self.segment else u  # [B, T, F']
 
     def encode(self, h: Tensor) -> Tensor:
         """The stacked cells over the cell inputs ``[B, T, F']``: the last state ``[B, D]``."""

@@ -182,7 +182,7 @@ class Metadata(BaseModel):
         "{'model': {'mase': ...}, 'naive': {...}, 'seasonal_naive': {...}}.")
     ensemble: dict[str, Any] = Field(
         description="What the model is: 'combine' (median of the members), 'members' (kind, "
-        "input_size, lags, base of each), 'seasons', and how 'intervals' are made.")
+        "input_size, lags, segment, base of each), 'seasons', and how 'intervals' are made.")
 
 
 # ------------------------------------------------------------------------------ errors

@@ -36,12 +36,23 @@ def test_segment_members_read_whole_seasons_without_lag_channels():
     shorter than one segment keeps the step-by-step cell and its lags."""
     configs = member_configs({"season_length": 24}, input_sizes=[336, 12], linear=[True],
                              seeds=1, lags=[24, 168], rnn_steps=None, segment=24)
-    long, short = configs
-    assert (long["segment"], long["rnn_steps"], long["lags"]) == (24, 14, [])
+    long, short = configs  # a week of days beside the same days a week earlier
+    assert (long["segment"], long["rnn_steps"], long["lags"]) == (24, 7, [168])
     assert (short["segment"], short["rnn_steps"], short["lags"]) == (0, 12, [])
+    plain = member_configs({"season_length": 24}, input_sizes=[336], linear=[True], seeds=1,
+                           lags=[24], rnn_steps=None, segment=24)[0]
+    assert (plain["rnn_steps"], plain["lags"]) == (14, [])  # model.lags=false: two weeks
     capped = member_configs({"season_length": 24}, input_sizes=[336], linear=[True], seeds=1,
-                            lags=[24, 168], rnn_steps=7, segment=24)[0]
-    assert capped["rnn_steps"] == 7  # the last week only
+                            lags=[], rnn_steps=3, segment=24)[0]
+    assert capped["rnn_steps"] == 3  # the last three days only
+    # auto (shorter_only): segments only where they shorten the unroll. Daily data: 64 weeks
+    # would be longer than the step cell's two weeks (14 days, lag 7 beside them)
+    daily = member_configs({"season_length": 7}, input_sizes=[450], linear=[True], seeds=1,
+                           lags=[7, 365], rnn_steps=None, segment=7, shorter_only=True)[0]
+    assert (daily["segment"], daily["rnn_steps"], daily["lags"]) == (0, 14, [7])
+    hourly = member_configs({"season_length": 24}, input_sizes=[336], linear=[True], seeds=1,
+                            lags=[24, 168], rnn_steps=None, segment=24, shorter_only=True)[0]
+    assert (hourly["segment"], hourly["rnn_steps"]) == (24, 7)
 
 
 def test_greedy_selection_keeps_the_members_that_help():

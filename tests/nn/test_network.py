@@ -112,8 +112,12 @@ def test_segments_feed_the_cell_one_season_per_step():
         shifted = x.clone()
         shifted[..., 0] = a * x[..., 0] + b
         np.testing.assert_allclose(net(shifted).numpy(), (a * net(x) + b).numpy(), rtol=1e-9)
-    with pytest.raises(ValueError, match="without lag channels"):
-        _net(segment=4, lags=[8])
+    lagged = _net(segment=4, lags=[8], n_features=2)  # 4 segments beside an 8-step lag
+    x_cut, n, _, _ = lagged.normalise(x.float())
+    u = lagged.cell_inputs(x_cut, n)
+    assert u.shape == (3, 4, 4 * 3) and torch.equal(u[:, 0, 1::3], n[:, 0:4])
+    with pytest.raises(ValueError, match="segment must be"):
+        _net(segment=-1)
     with pytest.raises(ValueError, match="too short"):
         RNNForecastNet(n_features=1, horizon=H, input_size=8, segment=4, rnn_steps=3)
 
