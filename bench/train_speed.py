@@ -1,13 +1,17 @@
 """What a training run costs, alone and beside other work, in one command.
 
-    python bench/train_speed.py --quick            # the default CO2 run only (~3 minutes)
-    python bench/train_speed.py                    # + a short monthly and a daily panel (~25 min)
-    python bench/train_speed.py --busy 4 --stats-python /path/to/venv/bin/python
+    python bench/train_speed.py --quick            # the default CO2 run only (~4 minutes)
+    python bench/train_speed.py                    # + a short monthly and a daily panel
+    python bench/train_speed.py --panels monthly --stats-python /path/to/venv/bin/python
 
 Each panel is trained by the default command (``python -m pipelines.train`` with only the data
-and horizon overrides, registry off, a temporary store) four times, each in its own process:
+and horizon overrides, registry off, a temporary store), each run in its own process: the
+default CO2 run four times,
 
     default alone | one thread alone (OMP_NUM_THREADS=1) | default beside N busy | one thread beside N busy
+
+and the larger panels alone, twice (default, one thread), beside AutoETS (``--beside-all``: all
+four there too; beside the busy processes one such run takes about ten minutes).
 
 "Busy" is N processes spinning in a Python loop for the whole run (``--busy``, default 4, on
 a machine of 2 cores: the 2.5x oversubscription of a CI runner or a laptop at work). A row
@@ -71,12 +75,12 @@ def synthetic_panel(kind: str, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def panels(quick: bool, tmp: Path) -> list[tuple[str, list[str], Path | None, int, int]]:
-    """(name, overrides, csv, horizon, season) for each panel."""
-    rows = [("co2 weekly (the default run)", [], None, 52, 52)]
-    if quick:
-        return rows
+def panels(names: list[str], tmp: Path) -> list[tuple[str, list[str], Path | None, int, int]]:
+    """(name, overrides, csv, horizon, season) for each panel named."""
+    rows = [("co2 weekly (the default run)", [], None, 52, 52)] if "co2" in names else []
     for kind, h, m in (("monthly", 18, 12), ("daily", 56, 7)):
+        if kind not in names:
+            continue
         path = tmp / f"{kind}.csv"
         synthetic_panel(kind).to_csv(path, index=False)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -167,9 +171,8 @@ def loop_efficiency(tmp: Path) -> tuple[float, float]:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.output_dir={tmp / 'loop'}"])
     torch.set_num_threads(1)
-    _, data, plan = build_data(cfg)
-
     dm = build(cfg.data)
+    _, data, plan = build_data(cfg, dm)
     batches = dm.train_loader(data, 0)  # the run's own loader, for both loops
     epochs = 3
 
@@ -205,6 +208,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the CO2 run only")
+    parser.add_argument("--panels", default="co2,monthly,daily",
+                        help="which panels, comma-separated (co2, monthly, daily)")
+    parser.add_argument("--beside-all", action="store_true",
+                        help="the runs beside busy processes on every panel, not only CO2")
     parser.add_argument("--busy", type=int, default=4, help="busy processes beside the run")
     parser.add_argument("--stats-python", default=sys.executable,
                         help="an interpreter with statsforecast for AutoETS")
@@ -217,12 +224,14 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, {args.busy} busy processes beside the loaded runs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name, overrides, csv, h, m in panels(args.quick, tmp):
+        names = ["co2"] if args.quick else args.panels.split(",")
+        for name, overrides, csv, h, m in panels(names, tmp):
             print(f"\n== {name}: python -m pipelines.train {' '.join(overrides)}", flush=True)
             runs = {}
+            loaded = args.busy and (csv is None or args.beside_all)
             for label, e, load in (("default alone", env, 0), ("1 thread alone", one, 0),
-                                   ("default beside", env, args.busy),
-                                   ("1 thread beside", one, args.busy)):
+                                   *((("default beside", env, args.busy),
+                                      ("1 thread beside", one, args.busy)) if loaded else ())):
                 hogs = busy(load, 3600) if load else []
                 try:
                     time.sleep(0.5 if load else 0)
@@ -235,10 +244,13 @@ def main() -> None:
                       f"{r['epochs']:4.0f}  test MASE {r['mase']:.4f}  threads {r['threads']}",
                       flush=True)
             ets = auto_ets(args.stats_python, csv, h, m, tmp)
-            a, b = runs["default alone"], runs["default beside"]
-            print(f"  beside / 1-thread beside: {b['wall'] / runs['1 thread beside']['wall']:.2f}"
-                  f"   CPU beside / CPU alone: {b['cpu'] / a['cpu']:.2f}"
-                  f"   alone / 1-thread alone: {a['wall'] / runs['1 thread alone']['wall']:.2f}")
+            a, one_a = runs["default alone"], runs["1 thread alone"]
+            if loaded:
+                b, one_b = runs["default beside"], runs["1 thread beside"]
+                print(f"  beside / 1-thread beside: {b['wall'] / one_b['wall']:.2f}   CPU beside /"
+                      f" CPU alone: {b['cpu'] / a['cpu']:.2f} (1 thread: "
+                      f"{one_b['cpu'] / one_a['cpu']:.2f})", end="")
+            print(f"   alone / 1-thread alone: {a['wall'] / one_a['wall']:.2f}")
             if isinstance(ets, dict):
                 print(f"  AutoETS (statsforecast, n_jobs=-1, same panel): wall {ets['wall']:.1f} s,"
                       f" cpu {ets['cpu']:.1f} s; default alone / AutoETS: "

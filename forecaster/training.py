@@ -212,7 +212,7 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
     calibration = None
     if levels and len(val):
         plain = Forecaster(kept, config, data.spec, data.scaler, net_q, plan.season_length,
-                           plan.seasons)
+                           plan.seasons, nonnegative=cfg.model.nonnegative)
         fc = scoring.forecast_windows(plain, val)
         s = np.concatenate([window_scale(b["x"][..., 0])[:, 0].numpy()
                             for b in window_loader(val, batch_size=2048, shuffle=False)])
@@ -220,7 +220,7 @@ def finish_model(cfg: DictConfig, module: ForecastModule, net_config: dict, data
         radius = conformal.calibrate(fc.values[:, :, plain.point_index], fc.actual, s, levels)
         calibration = {"levels": levels, "radius": radius}
     forecaster = Forecaster(kept, config, data.spec, data.scaler, net_q, plan.season_length,
-                            plan.seasons, calibration)
+                            plan.seasons, calibration, nonnegative=cfg.model.nonnegative)
     return forecaster, pd.DataFrame(rows).set_index("member")
 
 
@@ -320,14 +320,14 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
     return next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
 
 
-def thread_rule(cfg: DictConfig, members: int):
+def thread_rule(cfg: DictConfig, batch_size: int, members: int):
     """``() -> ThreadChoice``: this run's torch threads (``trainer.threads``, else the CPUs
     available now, shared with the sweep's parallel jobs and DDP ranks, and no more than one
     step's work keeps busy: ``forecaster.runtime``)."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     launcher = hydra_cfg.launcher if hydra_cfg and str(hydra_cfg.mode) == "RunMode.MULTIRUN" else None
     jobs = parallel_jobs(cfg.trainer, launcher)
-    work = int(cfg.data.batch_size) * int(cfg.model.hidden_size) * members
+    work = batch_size * int(cfg.model.hidden_size) * members
     return lambda: runtime.choose_threads(cfg.trainer.get("threads"), jobs=jobs, work=work,
                                           setting_name="trainer.threads")
 
@@ -348,7 +348,7 @@ def train(cfg: DictConfig) -> TrainResult:
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)
-    choose_threads = thread_rule(cfg, len(net_config["members"]))
+    choose_threads = thread_rule(cfg, dm.batch_size, len(net_config["members"]))
     threads = runtime.apply(choose_threads())
     train_loader, val_loader = dm.train_loader(data, int(cfg.seed)), dm.val_loader(data)
 
@@ -393,6 +393,7 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["model/members_trained"] = float((members["kind"] != "base alone").sum())
         flat["model/input_size"] = float(plan.input_size)
         flat["data/val_size"] = float(plan.val_size)
+        flat["data/batch_size"] = float(dm.batch_size)
         mlflow.log_metrics(artifacts.finite(flat))
         mlflow.set_tags({"model.seasons": str(list(plan.seasons)),
                          "model.selected": describe_members(members)})

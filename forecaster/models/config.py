@@ -59,6 +59,7 @@ class ModelConfig:
     rnn_steps: int | None = None
     segment: int | str = "auto"
     log: bool = False
+    nonnegative: bool = True
     linear: bool | str | list = field(default_factory=lambda: [True, False])
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     intervals: list[float] = field(default_factory=lambda: [0.8, 0.95])
@@ -94,6 +95,8 @@ class ModelConfig:
         check("model.segment", self.segment, self.segment in ("auto", "season", 0)
               or positive_int(self.segment),
               "auto, season, 0 (a step per step) or a positive integer")
+        check("model.nonnegative", self.nonnegative, isinstance(self.nonnegative, bool),
+              "true or false")
         check("model.linear", self.linear, all(v in (True, False, "only") for v in self.variants),
               "true, false or only, or a list of them")
 

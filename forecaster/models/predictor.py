@@ -92,12 +92,17 @@ class Forecaster:
         calibration: ``{"levels": [0.8, ...], "radius": [[H floats], ...]}``, split-conformal
             interval radii (``forecaster.models.conformal``); when given, the outputs are the
             median (the network's point forecast) and these intervals.
+        nonnegative: a series whose history in the window (what the model reads) never went
+            below zero is not forecast below zero, point and interval bounds alike (sales,
+            demand, counts); a series with a negative value is left as forecast.
     """
 
     def __init__(self, net: RNNForecastNet | EnsembleNet, net_config: dict, spec: FeatureSpec,
                  scaler: SeriesScaler, quantiles: Sequence[float] = (), season_length: int = 1,
-                 seasons: Sequence[int] = (), calibration: dict | None = None):
+                 seasons: Sequence[int] = (), calibration: dict | None = None,
+                 nonnegative: bool = False):
         self.net = net.eval()
+        self.nonnegative = bool(nonnegative)
         self.net_config = dict(net_config)
         self.spec, self.scaler = spec, scaler
         self.net_quantiles = [float(q) for q in quantiles]
@@ -134,6 +139,7 @@ class Forecaster:
                          "hidden_size": m.get("hidden_size")}
                         for k, m in zip(kinds, members)],
             "seasons": self.seasons,
+            "nonnegative": self.nonnegative,
             "intervals": ({"method": "split-conformal, calibrated on validation windows",
                            "levels": self.calibration["levels"]} if self.calibration else
                           {"method": "the network's quantile outputs", "quantiles": self.net_quantiles}),
@@ -159,6 +165,7 @@ class Forecaster:
             "calibration": None if self.calibration is None else {
                 "levels": self.calibration["levels"],
                 "radius": self.calibration["radius"].tolist()},
+            "nonnegative": self.nonnegative,
         }
         (path / CONFIG).write_text(json.dumps(config, indent=2))
         (path / SCALERS).write_text(json.dumps(self.scaler.to_dict()))
@@ -203,7 +210,8 @@ class Forecaster:
             raise ModelFileError(f"{path / SCALERS} does not describe the scalers: "
                                  f"{type(err).__name__}: {err}") from None
         return cls(net, config["net"], spec, scaler, quantiles, season,
-                   config.get("seasons", ()), config.get("calibration"))
+                   config.get("seasons", ()), config.get("calibration"),
+                   bool(config.get("nonnegative", False)))
 
     # ----------------------------------------------------------------------------- predict
     @torch.inference_mode()
@@ -231,6 +239,8 @@ class Forecaster:
                 point.numpy(), s.numpy(), self.calibration["levels"], self.calibration["radius"],
             ).astype(np.float32))  # [B, H, Q]
         out = out * batch["scale"][:, None, None] + batch["loc"][:, None, None]
+        if self.nonnegative:
+            out = torch.where(_never_negative(batch)[:, None, None], out.clamp_min(0), out)
         values = out.numpy()[:B]
         if not np.isfinite(values).all():
             raise NonFiniteForecastError(
@@ -323,3 +333,11 @@ class Forecaster:
                 f"horizon must be between 1 and the model's horizon {self.horizon}, got {horizon}"
             )
         return int(horizon)
+
+
+def _never_negative(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[B]``: whether each window's target never went below zero, in the series' units (a
+    zero that the scaler's round trip leaves a rounding error below zero still counts)."""
+    y = batch["x"][..., 0] * batch["scale"][:, None] + batch["loc"][:, None]  # [B, L]
+    tolerance = 1e-5 * (batch["scale"].abs() + batch["loc"].abs())[:, None]
+    return (y >= -tolerance).all(1)

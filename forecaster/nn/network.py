@@ -14,7 +14,9 @@ One member (``RNNForecastNet``) reads the last ``L`` steps of a window ``x`` ``[
 
 ``n_{t-m}`` are the seasonal-lag channels (``lags``): the value one season earlier, normalised
 like the window, at every step the cell reads; they are a cheap analogue of ES-RNN's dilated
-connections. ``linear`` is one dense map from the whole normalised window to the horizon:
+connections. With ``segment`` P the cell's step ``s`` reads P consecutive ``u_t`` at once (one
+season per step: SegRNN's and ES-RNN's period-aligned recurrence), and ``T`` counts segments.
+``linear`` is one dense map from the whole normalised window to the horizon:
 with ``base="last"`` and ``level="last"`` and a zero head it is exactly NLinear.
 
 Because level and scale come from the window itself, the forecast depends only on the
@@ -114,7 +116,7 @@ class RNNForecastNet(nn.Module):
             corrects the base (with ``base="last"``, exactly NLinear).
         segment: 0: the cell reads one window step per step. ``P > 0``: one segment of ``P``
             consecutive steps per step (SegRNN's and ES-RNN's period-aligned recurrence; ``P``
-            is usually the season, so two weeks of hourly values are 14 steps, not 336), and
+            is usually the season, so a week of hourly values is 7 steps, not 168), and
             ``rnn_steps`` counts segments (default: as many as fit in the window beside the
             longest lag). Lag channels then carry longer seasons (the same hours a week
             earlier); the previous segments themselves are the lag of one season.

@@ -112,3 +112,11 @@ def test_serve_wrapper_exits_on_a_missing_store(tmp_path):
                           [sys.executable, "-m", "pipelines.serve"])
     assert "does not exist" in out and "python -m pipelines.train" in out
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_a_bad_thread_setting_ends_the_server_before_any_worker(exported, tmp_path):
+    """FORECASTER_TORCH_THREADS is checked once, in the deployment hook: exit 1 and one line
+    naming it, not workers failing and respawning."""
+    out = _exits_at_start({"FORECASTER_MODEL_DIR": str(exported), "FORECASTER_TORCH_THREADS": "abc",
+                           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'none.db'}"}, tmp_path)
+    assert "FORECASTER_TORCH_THREADS='abc' is invalid" in out, out[-3000:]

@@ -154,11 +154,21 @@ def test_each_experiment_builds_and_fits_one_batch(tmp_path, experiment):
         except FileNotFoundError:
             pytest.skip(f"{needed} is not in {cfg.paths.data_dir} (see ../shared/data/README.md)")
     _objects(cfg)
-    _, data, plan = build_data(cfg)
-    module, _ = build_module(cfg, data.spec, plan)
     dm = instantiate(cfg.data)
+    _, data, plan = build_data(cfg, dm)
+    module, _ = build_module(cfg, data.spec, plan)
     trainer = build_trainer(cfg.trainer, max_epochs=1, limit_train_batches=1, limit_val_batches=1,
                           logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False, callbacks=[])
     trainer.fit(module, dm.train_loader(data, 0), dm.val_loader(data))
     assert trainer.global_step == 1 and isinstance(trainer, L.Trainer)
+
+
+def test_auto_batch_size_keeps_an_epoch_near_128_steps():
+    """data.batch_size=auto: a single series keeps 64; a large panel's epoch is not 650 steps."""
+    from forecaster.datamodule import auto_batch_size
+
+    assert auto_batch_size(1_900) == 64  # the CO2 run
+    assert auto_batch_size(8_192) == 64 and auto_batch_size(8_193) == 128
+    assert auto_batch_size(42_000) == 512  # 1,400 short monthly series
+    assert auto_batch_size(10**8) == 512

@@ -47,6 +47,7 @@ def test_run_logs_params_metrics_artifacts_and_registers(tmp_path, trained):
     assert len(client.get_metric_history(result.run_id, "val/loss")) == 2  # one per epoch
     # the torch threads, chosen by the rule and followed each epoch (forecaster/runtime.py)
     assert len(client.get_metric_history(result.run_id, "runtime/threads")) == 2
+    assert metrics["data/batch_size"] == 32  # SMALL sets it; auto is decided from the windows
     assert run.data.tags["forecaster.threads"].startswith(f"{int(metrics['runtime/threads'])} (")
     names = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"config.yaml", "test_metrics.csv", "forecasts.png", "loss_curves.png",
