@@ -1,5 +1,5 @@
 """How many torch threads a process should use: the CPUs it may actually run on, shared with
-the other processes of its job and with whatever else is running now.
+the other processes of its job, and no more than its work keeps busy.
 
 torch starts one OpenMP thread per core and its threads spin while they wait. When the cores
 are shared (a CI runner, a laptop, a sweep's parallel jobs, Spark tasks, a pod with a CPU
@@ -10,28 +10,28 @@ with two threads took 5.5x its one-thread time (``bench/train_speed.py``). The r
     cpus    = the CPUs this process may use: its affinity mask, cut to the cgroup's CPU quota
     share   = cpus // jobs                   the processes of this job that run at once
                                              (sweep jobs, DDP ranks, serving workers, tasks)
-    idle    = cpus - other tasks running now (``procs_running`` of ``/proc/stat``, sampled)
     useful  = ceil(work / WORK_PER_THREAD)   threads the per-step work can keep busy
-    threads = max(1, min(share, idle, useful))
+    threads = max(1, min(share, useful))
 
 An explicit setting wins (a config value, ``FORECASTER_TORCH_THREADS``, then
-``OMP_NUM_THREADS``). The thread count never changes a result: the network's kernels give the
-same bits with one or many threads (``tests/test_runtime.py`` pins it), so a training run may
-follow the load epoch by epoch.
+``OMP_NUM_THREADS``). The rule reads the machine's limits, not its momentary load: a thread
+count can change a result in the last bits (sums split across threads round differently; the
+daily panel of ``bench/train_speed.py`` scored test MASE 1.3649 with two threads and 1.3641
+with one), so a seed gives the same metrics on the same machine only if the count does not
+follow the load.
 
 Waiting: OpenMP's passive policy (no spin at all) tripled the step time alone, since every
 small parallel region then costs a sleep and a wake-up; ``GOMP_SPINCOUNT=1000`` (a few
 microseconds, against libgomp's default 300,000) kept the speed alone and cut the collapse
-beside other work. It must be in the environment before torch loads its OpenMP runtime:
-:func:`prepare_openmp` is called first thing by the entry points. Nothing heavy is imported
-here: the entry points call it before torch exists in the process.
+beside other work to about 2x (from 5.5x). It must be in the environment before torch loads
+its OpenMP runtime: :func:`prepare_openmp` is called first thing by the entry points. Nothing
+heavy is imported here: the entry points call it before torch exists in the process.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,19 +95,6 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
-def others_running(samples: int = 3, interval: float = 0.005) -> int:
-    """Tasks running or waiting for a CPU now, other than the caller: the median of a few
-    samples of ``procs_running`` (0 where ``/proc/stat`` cannot be read)."""
-    counts = []
-    for k in range(samples):
-        if k:
-            time.sleep(interval)  # and let this process's own idle threads stop spinning
-        for line in _read("/proc/stat").splitlines():
-            if line.startswith("procs_running "):
-                counts.append(int(line.split()[1]) - 1)  # less the thread that reads
-    return max(0, sorted(counts)[len(counts) // 2]) if counts else 0
-
-
 @dataclass(frozen=True)
 class ThreadChoice:
     """How many torch threads, and why (logged with a run)."""
@@ -116,15 +103,13 @@ class ThreadChoice:
     source: str  # "auto", or the setting that decided it
     cpus: int = 0
     jobs: int = 1
-    others: int = 0
     useful: int = 0
 
     def describe(self) -> str:
         if self.source != "auto":
             return f"{self.threads} (set by {self.source})"
         return (f"{self.threads} (auto: {self.cpus} CPUs available, {self.jobs} parallel "
-                f"job{'s' * (self.jobs != 1)}, {self.others} other tasks running, the work "
-                f"keeps {self.useful} busy)")
+                f"job{'s' * (self.jobs != 1)}, the work keeps {self.useful} busy)")
 
 
 def parse_threads(value, name: str) -> int | None:
@@ -154,7 +139,8 @@ def explicit_threads(setting=None, setting_name: str = "threads") -> tuple[int, 
 
 def choose_threads(setting=None, *, jobs: int = 1, work: int | None = None,
                    setting_name: str = "threads", cpus: int | None = None) -> ThreadChoice:
-    """The thread count by the rule in this module's docstring.
+    """The thread count by the rule in this module's docstring (the same answer for the same
+    machine, job and work).
 
     Args:
         setting: the config's value (None or ``auto``: decide).
@@ -172,9 +158,22 @@ def choose_threads(setting=None, *, jobs: int = 1, work: int | None = None,
     jobs = max(1, int(jobs))
     share = max(1, cpus // jobs)
     useful = share if work is None else max(1, math.ceil(work / WORK_PER_THREAD))
-    others = others_running() if min(share, useful) > 1 else 0  # nothing to decide at 1
-    threads = max(1, min(share, useful, cpus - others))
-    return ThreadChoice(threads, "auto", cpus, jobs, others, useful)
+    return ThreadChoice(max(1, min(share, useful)), "auto", cpus, jobs, useful)
+
+
+def parallel_jobs(trainer_cfg, launcher_cfg=None) -> int:
+    """Processes of a training job that run at once on the machine: the joblib launcher's
+    ``n_jobs`` (a sweep; ``-1`` is all CPUs) times the DDP processes per node (torchrun's
+    ``LOCAL_WORLD_SIZE``, else ``trainer.devices`` with a ``ddp`` strategy)."""
+    jobs = 1
+    if launcher_cfg is not None and "n_jobs" in launcher_cfg:
+        n = int(launcher_cfg.n_jobs)
+        jobs = n if n > 0 else max(1, available_cpus() + 1 + n)
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", 0))
+    if not ranks and "ddp" in str(trainer_cfg.get("strategy", "")):
+        devices = trainer_cfg.get("devices", 1)
+        ranks = devices if isinstance(devices, int) and devices > 0 else available_cpus()
+    return jobs * max(1, ranks)
 
 
 def apply(choice: ThreadChoice) -> ThreadChoice:

@@ -52,7 +52,6 @@ from forecaster.models.ensemble import (
     member_configs,
     select,
 )
-from forecaster.models.threads import FollowCPUs, parallel_jobs
 from forecaster.nn import EnsembleNet, build_net, window_scale
 from forecaster.tracking import artifacts, pyfunc, registry, store
 from forecaster.tracking.loading import load_forecaster
@@ -320,16 +319,15 @@ def _checkpoint_callback(callbacks) -> L.pytorch.callbacks.ModelCheckpoint | Non
     return next((c for c in callbacks if isinstance(c, L.pytorch.callbacks.ModelCheckpoint)), None)
 
 
-def thread_rule(cfg: DictConfig, batch_size: int, members: int):
-    """``() -> ThreadChoice``: this run's torch threads (``trainer.threads``, else the CPUs
-    available now, shared with the sweep's parallel jobs and DDP ranks, and no more than one
-    step's work keeps busy: ``forecaster.runtime``)."""
+def run_threads(cfg: DictConfig, batch_size: int, members: int) -> runtime.ThreadChoice:
+    """This run's torch threads: ``trainer.threads``, else the CPUs available, shared with the
+    sweep's parallel jobs and DDP ranks, and no more than one step's work keeps busy
+    (``forecaster.runtime``)."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     launcher = hydra_cfg.launcher if hydra_cfg and str(hydra_cfg.mode) == "RunMode.MULTIRUN" else None
-    jobs = parallel_jobs(cfg.trainer, launcher)
-    work = batch_size * int(cfg.model.hidden_size) * members
-    return lambda: runtime.choose_threads(cfg.trainer.get("threads"), jobs=jobs, work=work,
-                                          setting_name="trainer.threads")
+    return runtime.choose_threads(cfg.trainer.get("threads"), setting_name="trainer.threads",
+                                  jobs=runtime.parallel_jobs(cfg.trainer, launcher),
+                                  work=batch_size * int(cfg.model.hidden_size) * members)
 
 
 def build_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
@@ -348,8 +346,7 @@ def train(cfg: DictConfig) -> TrainResult:
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)
-    choose_threads = thread_rule(cfg, dm.batch_size, len(net_config["members"]))
-    threads = runtime.apply(choose_threads())
+    threads = runtime.apply(run_threads(cfg, dm.batch_size, len(net_config["members"])))
     train_loader, val_loader = dm.train_loader(data, int(cfg.seed)), dm.val_loader(data)
 
     rank_zero = _is_rank_zero()  # under DDP only rank zero tracks, tests and registers
@@ -361,8 +358,6 @@ def train(cfg: DictConfig) -> TrainResult:
         callbacks_cfg = OmegaConf.merge(callbacks_cfg, {"model_checkpoint": {
             "dirpath": str(Path(ckpt_path).parent)}})
     callbacks = [instantiate(c) for c in callbacks_cfg.values()] if callbacks_cfg else []
-    if threads.source == "auto":  # a run follows the load epoch by epoch
-        callbacks.append(FollowCPUs(choose_threads))
     ckpt_cb = _checkpoint_callback(callbacks)
     logger = MLFlowLogger(experiment_name=cfg.logger.experiment_name, tracking_uri=uri,
                           run_id=run.info.run_id) if run else False
@@ -394,6 +389,7 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["model/input_size"] = float(plan.input_size)
         flat["data/val_size"] = float(plan.val_size)
         flat["data/batch_size"] = float(dm.batch_size)
+        flat["runtime/threads"] = float(threads.threads)
         mlflow.log_metrics(artifacts.finite(flat))
         mlflow.set_tags({"model.seasons": str(list(plan.seasons)),
                          "model.selected": describe_members(members)})
