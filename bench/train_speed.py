@@ -8,7 +8,9 @@ Each panel is trained by the default command (``python -m pipelines.train`` with
 and horizon overrides, registry off, a temporary store), each run in its own process: the
 default CO2 run four times,
 
-    default alone | one thread alone (OMP_NUM_THREADS=1) | default beside N busy | one thread beside N busy
+    default alone | one thread alone (OMP_NUM_THREADS=1) | default beside N busy |
+    one thread beside N busy | before beside N busy (torch's default: a thread per core,
+    libgomp's default spin; what a run did before the thread rule)
 
 and the larger panels alone, twice (default, one thread), beside AutoETS (``--beside-all``: all
 four there too; beside the busy processes one such run takes about ten minutes).
@@ -221,6 +223,9 @@ def main() -> None:
     env.update(CI="true", PYTHONPATH=str(ROOT))
     env.pop("OMP_NUM_THREADS", None)
     one = {**env, "OMP_NUM_THREADS": "1"}
+    # what a run did before the thread rule: torch's default (a thread per core), libgomp's spin
+    before = {**env, "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
+              "GOMP_SPINCOUNT": "300000"}
     print(f"{os.cpu_count()} CPUs, {args.busy} busy processes beside the loaded runs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -231,7 +236,8 @@ def main() -> None:
             loaded = args.busy and (csv is None or args.beside_all)
             for label, e, load in (("default alone", env, 0), ("1 thread alone", one, 0),
                                    *((("default beside", env, args.busy),
-                                      ("1 thread beside", one, args.busy)) if loaded else ())):
+                                      ("1 thread beside", one, args.busy),
+                                      ("before beside", before, args.busy)) if loaded else ())):
                 hogs = busy(load, 3600) if load else []
                 try:
                     time.sleep(0.5 if load else 0)
@@ -247,8 +253,9 @@ def main() -> None:
             a, one_a = runs["default alone"], runs["1 thread alone"]
             if loaded:
                 b, one_b = runs["default beside"], runs["1 thread beside"]
-                print(f"  beside / 1-thread beside: {b['wall'] / one_b['wall']:.2f}   CPU beside /"
-                      f" CPU alone: {b['cpu'] / a['cpu']:.2f} (1 thread: "
+                print(f"  beside / 1-thread beside: {b['wall'] / one_b['wall']:.2f} (before: "
+                      f"{runs['before beside']['wall'] / one_b['wall']:.2f})   CPU beside / CPU "
+                      f"alone: {b['cpu'] / a['cpu']:.2f} (1 thread: "
                       f"{one_b['cpu'] / one_a['cpu']:.2f})", end="")
             print(f"   alone / 1-thread alone: {a['wall'] / one_a['wall']:.2f}")
             if isinstance(ets, dict):
