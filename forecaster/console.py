@@ -96,6 +96,9 @@ def summary(metrics: Mapping[str, float], run_id: str | None, decision, tracking
         if key.startswith("test/coverage_"):
             lo, hi = (float(q) for q in key.removeprefix("test/coverage_").split("_"))
             lines.append(f"interval {lo:g}-{hi:g}: coverage {value:.3f} (nominal {hi - lo:.3f})")
+    if metrics.get("data/series_left_out"):
+        lines.append(f"left out: {int(metrics['data/series_left_out'])} series too short for "
+                     "one window of each split (not trained, not scored; series_left_out.csv names them)")
     lines.append(f"run:      {run_id or '(tracking off)'}")
     if decision is None or not decision.registered:
         lines.append("registry: registry off" if decision is None else

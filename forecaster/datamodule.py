@@ -134,11 +134,13 @@ class DataModule:
 
     def setup(self, df: pd.DataFrame, input_size: int, val_size: int) -> Datasets:
         """Validate ``df`` and cut it into train / validation / test windows of ``input_size``
-        (the run's design decides it and ``val_size`` when the config leaves them null)."""
+        (the run's design decides it and ``val_size`` when the config leaves them null). Series
+        too short for one window of each split are left out (``Datasets.left_out``); only a
+        panel with no series long enough is refused."""
         scaler = self.scan.scaler if self.sharded else None  # fitted on every training row
         data = build_datasets(df, self._spec(input_size), val_size=int(val_size),
                               test_size=self.test_size, stride=self.stride, fill=self.fill,
-                              scaler=scaler)
+                              scaler=scaler, drop_short=not self.sharded)
         if self.batch_setting == "auto":
             windows = int(self.scan.windows.sum()) if self.sharded else len(data.train)
             self.batch_size = auto_batch_size(windows)

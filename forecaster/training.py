@@ -110,10 +110,14 @@ def check_config(cfg: DictConfig) -> tuple[DataModule, ModelConfig]:
 
 def design(dm: DataModule, model: ModelConfig, df: pd.DataFrame) -> Design:
     """The seasons, input length and validation size of a run: from the config where it sets
-    them, else from the frequency and the shortest series (``forecaster.models.ensemble``)."""
+    them, else from the frequency and the bulk of the panel (``forecaster.models.ensemble``):
+    the length that 90 % of the series reach, so a few short series (new products, new
+    stores) do not cut everyone's window; the series shorter than the windows that result
+    are left out of training (``DataModule.setup``)."""
     H = dm.horizon
     _, _, offsets, freq = sort_frame(df, futr_exog=dm.futr_exog, static_cols=dm.static_cols)
-    history = int(np.diff(offsets).min()) - dm.test_size  # rows before the test split
+    bulk = int(np.quantile(np.diff(offsets), BULK_QUANTILE, method="lower"))
+    history = bulk - dm.test_size  # rows before the test split
     seasons = list(model.seasons) if model.seasons is not None else infer_seasons(freq, history)
     season_length = int(dm.season_length or (seasons[0] if seasons else infer_season_length(freq)))
     if season_length > 1 and season_length not in seasons:
@@ -126,9 +130,19 @@ def design(dm: DataModule, model: ModelConfig, df: pd.DataFrame) -> Design:
         L = dm.input_size
     else:  # leave one validation horizon and one training window
         L = default_input_size(seasons, H, history - int(val or H) - H)
+    if L < season_length and not dm.season_length and model.seasons is None:
+        # the bulk of the panel is shorter than two windows of a season: no seasonal base
+        log.warning("the series are too short for a season of %d steps in a window of %d; "
+                    "the run forecasts without it (set input_size or data.season_length to "
+                    "insist)", season_length, L)
+        seasons = [m for m in seasons if 2 * m <= L]
+        season_length = seasons[0] if seasons else 1
     if val is None:
         val = default_val_size(H, history - L - 2 * H)
     return Design(tuple(seasons), season_length, L, int(val))
+
+
+BULK_QUANTILE = 0.1  # the windows fit every series but the shortest tenth
 
 
 def build_data(cfg: DictConfig, dm: DataModule | None = None
@@ -343,6 +357,13 @@ def train(cfg: DictConfig) -> TrainResult:
     dm, _ = check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     df, data, plan = build_data(cfg, dm)
+    if data.left_out:
+        log.warning("%d of %d series are shorter than one window of each split (input_size "
+                    "%d + horizon %d + val_size %d + test_size %d) and were left out of "
+                    "training and test: %s", len(data.left_out),
+                    len(data.left_out) + len(data.panel.ids), plan.input_size, dm.horizon,
+                    plan.val_size, dm.test_size, ", ".join(data.left_out[:5])
+                    + (", ..." if len(data.left_out) > 5 else ""))
     spec = data.spec
     season_length = plan.season_length
     module, net_config = build_module(cfg, spec, plan)
@@ -384,6 +405,7 @@ def train(cfg: DictConfig) -> TrainResult:
         flat["trainer/epochs"] = float(trainer.current_epoch)
         flat["trainer/global_step"] = float(trainer.global_step)
         flat["data/filled_values"] = float(sum(data.fill_report.values()))
+        flat["data/series_left_out"] = float(len(data.left_out))
         flat["model/members"] = float(members["selected"].sum())
         flat["model/members_trained"] = float((members["kind"] != "base alone").sum())
         flat["model/input_size"] = float(plan.input_size)
@@ -419,6 +441,9 @@ def _log_artifacts_and_model(cfg, client, run, forecaster: Forecaster, df, data,
         artifacts.metrics_table(table).to_csv(tmp / "test_metrics.csv")
         pd.Series(data.fill_report, name="filled_values", dtype="int64").rename_axis(
             "unique_id").to_csv(tmp / "data_fill_report.csv")
+        if data.left_out:  # too short for the windows: not trained, not scored
+            pd.Series(data.left_out, name="unique_id").to_csv(tmp / "series_left_out.csv",
+                                                              index=False)
         curves = {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)]
                   for k in ("train/loss", "val/loss")}
         artifacts.plot_curves(tmp / "loss_curves.png", curves)

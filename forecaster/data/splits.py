@@ -42,6 +42,7 @@ class Datasets:
     freq: str | int
     fill_report: dict[str, int]
     spec: FeatureSpec
+    left_out: tuple[str, ...] = ()  # series too short for one window of each split (drop_short)
 
 
 def split_windows(
@@ -81,6 +82,7 @@ def build_datasets(
     stride: int = 1,
     fill: str | None = None,
     scaler: SeriesScaler | None = None,
+    drop_short: bool = False,
 ) -> Datasets:
     """Validates a long frame and cuts it into train / validation / test windows.
 
@@ -95,6 +97,9 @@ def build_datasets(
         scaler: a scaler already fitted on every series' training rows (sharded data: fitted
             in one pass over the shards, while ``df`` holds only the series' tails); default:
             fitted here on the training rows of ``df``.
+        drop_short: leave out the series shorter than one window of each split (named in
+            ``left_out``) instead of refusing the frame; it is refused only when every series
+            is that short.
 
     Returns:
         The three window sets, their panel, the scaler fitted on training rows, the frequency,
@@ -111,6 +116,13 @@ def build_datasets(
             raise ValueError(f"{name} must be 0 or at least horizon {H} (one full window), got {size}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    left_out: tuple[str, ...] = ()
+    if drop_short and "unique_id" in df.columns:
+        sizes = df.groupby("unique_id", sort=False, observed=True).size()
+        short = sizes.index[sizes < L + H + val_size + test_size]
+        if 0 < len(short) < len(sizes):  # all short: validate_frame names the first
+            df = df[~df["unique_id"].isin(short)]
+            left_out = tuple(sorted(str(i) for i in short))
     clean, freq, fill_report = validate_frame(
         df,
         min_length=L + H + val_size + test_size,
@@ -138,4 +150,5 @@ def build_datasets(
         freq=freq,
         fill_report=fill_report,
         spec=spec,
+        left_out=left_out,
     )

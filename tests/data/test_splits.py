@@ -33,6 +33,20 @@ def test_too_short_series_says_how_many_points_are_needed():
         build_datasets(long_frame(), FeatureSpec(20, 5), val_size=8, test_size=8)
 
 
+def test_short_series_are_left_out_when_asked_and_the_frame_refused_only_when_all_are():
+    """drop_short (the training run's data module): a panel with one short series trains on
+    the others and names the one left out; with every series short the error stays."""
+    df = long_frame()
+    extra = df[df["unique_id"] == "s0"].assign(unique_id="new")
+    df = pd.concat([df, extra.iloc[:10]], ignore_index=True)  # a new product: 10 points
+    data = build_datasets(df, FeatureSpec(5, 3), val_size=3, test_size=3, drop_short=True)
+    assert data.left_out == ("new",) and "new" not in list(data.panel.ids)
+    with pytest.raises(DataValidationError, match="'new' has 10 points"):
+        build_datasets(df, FeatureSpec(5, 3), val_size=3, test_size=3)  # not asked: refused
+    with pytest.raises(DataValidationError, match="at least 216 are needed"):  # none is long enough
+        build_datasets(long_frame(), FeatureSpec(200, 8), val_size=8, test_size=0, drop_short=True)
+
+
 def test_sizes_and_stride_are_checked():
     with pytest.raises(ValueError, match="val_size must be 0 or at least horizon"):
         build_datasets(long_frame(), FeatureSpec(5, 3), val_size=2, test_size=3)
