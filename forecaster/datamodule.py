@@ -32,8 +32,8 @@ def auto_batch_size(windows: int, smallest: int = 64, largest: int = 512,
                     steps: int = 128) -> int:
     """``smallest``, doubled up to ``largest`` while an epoch of ``windows`` would take more
     than ``steps`` steps. A panel of 1,400 short monthly series (42,000 windows) trains in
-    batches of 512: 4.5x faster than in 64 at the same test MASE (docs/benchmarks.md); a
-    single series keeps 64."""
+    batches of 512: 4.4x faster than in 64, test MASE 0.789 against 0.786
+    (docs/benchmarks.md); a single series keeps 64."""
     size = smallest
     while size < largest and windows > steps * size:
         size *= 2

@@ -216,18 +216,24 @@ def test_killed_run_is_marked_and_resumed(tmp_path, small_csv):
     assert len(client.search_runs([exp.experiment_id])) == 1  # continued, not a new run
 
 
+def _default_run_on(tmp_path, df: pd.DataFrame, *overrides: str):
+    """The default run (small and short) on ``df`` as a user's CSV, in a fresh process."""
+    df.to_csv(tmp_path / "panel.csv", index=False)
+    proc = run_cli(["data=csv", f"data.path={tmp_path / 'panel.csv'}", "horizon=6", *overrides,
+                    "model.hidden_size=8", "trainer.max_epochs=1", "model.ensemble.seeds=1",
+                    f"logger.tracking_uri={store_uri(tmp_path)}", "registry.enabled=false"],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def test_a_panel_with_a_short_series_trains_on_the_rest_and_says_so(tmp_path):
     """A new product with 50 hourly points among 11 series of 240: the window comes from the
     bulk of the panel (not cut to the newest series), the short one is left out of training
     and test, counted in the summary and the run, and named in series_left_out.csv."""
     df = small_frame(n_series=12)
     df = df[(df["unique_id"] != "s2") | (df.groupby("unique_id").cumcount() < 50)]
-    df.to_csv(tmp_path / "panel.csv", index=False)
-    proc = run_cli(["data=csv", f"data.path={tmp_path / 'panel.csv'}", "horizon=6",
-                    "data.test_size=24", "model.hidden_size=8", "trainer.max_epochs=1",
-                    "model.ensemble.seeds=1", f"logger.tracking_uri={store_uri(tmp_path)}",
-                    "registry.enabled=false"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _default_run_on(tmp_path, df, "data.test_size=24")
     assert "left out: 1 series too short" in proc.stdout
     client = MlflowClient(store_uri(tmp_path))
     (run,) = client.search_runs([client.get_experiment_by_name("forecaster").experiment_id])
@@ -241,13 +247,7 @@ def test_a_panel_with_a_short_series_trains_on_the_rest_and_says_so(tmp_path):
 def test_series_too_short_for_a_season_train_without_it(tmp_path):
     """Every series shorter than a season's window (hourly, 40 points, horizon 6): the run
     drops the season it cannot fit instead of crashing on a window shorter than it."""
-    df = small_frame(n_series=2, length=40)
-    df.to_csv(tmp_path / "short.csv", index=False)
-    proc = run_cli(["data=csv", f"data.path={tmp_path / 'short.csv'}", "horizon=6",
-                    "data.test_size=6", "model.hidden_size=8", "trainer.max_epochs=1",
-                    "model.ensemble.seeds=1", f"logger.tracking_uri={store_uri(tmp_path)}",
-                    "registry.enabled=false"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _default_run_on(tmp_path, small_frame(n_series=2, length=40), "data.test_size=6")
     assert "too short for a season of 24 steps" in proc.stdout + proc.stderr
 
 
