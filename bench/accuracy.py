@@ -1,7 +1,7 @@
 """The accuracy table in one command: the default model on real series beside the baselines
 of the same run, then the public benchmarks (M4 Hourly, ETTh1) beside their references.
 
-    python bench/accuracy.py --quick      # the packaged series only (about 10 minutes on 2 cores)
+    python bench/accuracy.py --quick      # the packaged series only (about a minute on 2 cores)
     python bench/accuracy.py              # + M4 Hourly and ETTh1 at every horizon (about 2 hours)
     python bench/accuracy.py --only m4    # rows whose name contains "m4"
     python bench/accuracy.py --quick --set model.segment=season   # a variant, on every row
