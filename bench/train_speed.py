@@ -142,7 +142,7 @@ from statsforecast import StatsForecast
 from statsforecast.models import AutoETS
 df = pd.read_csv({str(csv)!r}, parse_dates=["ds"])
 df["y"] = df.groupby("unique_id")["y"].transform(lambda s: s.interpolate().bfill())
-train = df.groupby("unique_id").head(-{horizon}) if True else df
+train = df.groupby("unique_id").head(-{horizon})  # each series less its last horizon
 freq = pd.infer_freq(df[df.unique_id == df.unique_id.iloc[0]].ds) or "D"
 sf = StatsForecast(models=[AutoETS(season_length={season})], freq=freq, n_jobs=-1)
 sf.forecast(df=train, h={horizon})
